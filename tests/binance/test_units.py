@@ -169,7 +169,7 @@ def test_in_memory_budget_window_blocks_and_bans():
     decision = budget.acquire("h", 1, 100, now + 60)
     assert (decision.granted, decision.blocked, round(decision.wait)) == (False, "banned", 40)
     assert budget.acquire("h", 1, 100, now + 101).granted
-    budget.block("account:x", now + 10, "rate_limited")
+    budget.block("account:x", now + 200, "rate_limited")
     assert budget.acquire("h", 1, 100, now + 102).granted
     assert not budget.acquire("h", 1, 100, now + 102, account="account:x").granted
 
