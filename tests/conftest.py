@@ -14,3 +14,14 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+@pytest.fixture
+async def async_db_cleanup():
+    """Async tests touch the database from asgiref's worker thread; close that thread's
+    connection afterwards so the test database can be dropped at the end of the session."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()

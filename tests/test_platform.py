@@ -91,7 +91,7 @@ def test_a_real_worker_process_runs_a_task(celery_worker, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_websocket_through_the_asgi_app_with_the_redis_layer():
+async def test_websocket_through_the_asgi_app_with_the_redis_layer(async_db_cleanup):
     from asgiref.sync import sync_to_async
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
@@ -130,7 +130,7 @@ async def test_websocket_through_the_asgi_app_with_the_redis_layer():
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_websocket_refuses_anonymous_and_foreign_origins():
+async def test_websocket_refuses_anonymous_and_foreign_origins(async_db_cleanup):
     anonymous = WebsocketCommunicator(
         application,
         "/ws/live/",
