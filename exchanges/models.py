@@ -44,11 +44,18 @@ class ExchangeConnection(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # Soft delete: the ciphertexts are wiped and the row stays so orders keep their history.
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "label"], name="connection_label_per_owner")
+            # Labels are unique among a user's live connections; a deleted label can be reused.
+            models.UniqueConstraint(
+                fields=["owner", "label"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="connection_label_per_owner",
+            )
         ]
 
     def __str__(self) -> str:
@@ -61,3 +68,7 @@ class ExchangeConnection(models.Model):
     @property
     def is_mainnet(self) -> bool:
         return self.environment == Environment.MAINNET
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
