@@ -56,6 +56,28 @@ from .timesync import registry as default_time_offsets
 
 logger = logging.getLogger("exchanges.binance")
 
+
+class _RedactSignedUrls(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query string included; a signed query string
+    (signature, timestamp) must never reach a log, so it is cut off there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, str) and "signature=" in a for a in record.args
+        ):
+            record.args = tuple(
+                a.split("?", 1)[0] + "?[redacted]"
+                if isinstance(a, str) and "signature=" in a
+                else a
+                for a in record.args
+            )
+        elif isinstance(record.msg, str) and "signature=" in record.msg:
+            record.msg = record.msg.split("?", 1)[0] + "?[redacted]"
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactSignedUrls())
+
 ParamValue = str | int | Decimal | bool | Sequence[str] | Enum | None
 Params = Mapping[str, ParamValue]
 
@@ -303,7 +325,7 @@ class _MarketApi:
         self.market = market
         self.base_url = base_url.rstrip("/")
         self._alternates = alternates if client.config.failover else ()
-        self.scope = urlsplit(self.base_url).netloc or self.base_url
+        self.scope = f"{urlsplit(self.base_url).netloc or self.base_url}:{market.value}"
         limit = client.config.weight_limits.get(market, _DEFAULT_WEIGHT_LIMITS[market])
         self.weight_limit = max(int(limit * (1 - client.config.budget_headroom)), 1)
 

@@ -208,7 +208,21 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-_FILTER_CODES = {-1013, -1111, -4131, -4164, -2027, -2028, -4003, -4004, -4005, -4014, -4023}
+_FILTER_CODES = {
+    -1013,
+    -1111,
+    -4131,
+    -4164,
+    -2027,
+    -2028,
+    -4003,
+    -4004,
+    -4005,
+    -4014,
+    -4023,
+    -4024,
+    -4025,
+}
 _INSUFFICIENT_CODES = {-2018, -2019}
 _UNKNOWN_OUTCOME_CODES = {-1006, -1007}
 _ORDER_NOT_FOUND_CODES = {-2013, -2026}
