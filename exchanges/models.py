@@ -72,3 +72,150 @@ class ExchangeConnection(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Orders (issue 6). Written only by exchanges/services/orders.py.
+
+AMOUNT = {"max_digits": 36, "decimal_places": 18}
+
+
+class OrderMarket(models.TextChoices):
+    SPOT = "spot", "Spot"
+    USDM = "usdm", "USD-M futures"
+
+
+class OrderSide(models.TextChoices):
+    BUY = "BUY", "Buy"
+    SELL = "SELL", "Sell"
+
+
+class OrderStatus(models.TextChoices):
+    # PENDING: committed before sending; UNKNOWN: sent, outcome not known yet (being checked).
+    PENDING = "PENDING", "Pending"
+    UNKNOWN = "UNKNOWN", "Checking…"
+    NEW = "NEW", "Open"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED", "Partially filled"
+    FILLED = "FILLED", "Filled"
+    CANCELED = "CANCELED", "Canceled"
+    REJECTED = "REJECTED", "Rejected"
+    EXPIRED = "EXPIRED", "Expired"
+
+
+OPEN_ORDER_STATUSES = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+UNRESOLVED_ORDER_STATUSES = (OrderStatus.PENDING, OrderStatus.UNKNOWN)
+FINAL_ORDER_STATUSES = (
+    OrderStatus.FILLED,
+    OrderStatus.CANCELED,
+    OrderStatus.REJECTED,
+    OrderStatus.EXPIRED,
+)
+# USD-M types Binance accepts only on /fapi/v1/algoOrder (since 2025-12-09).
+ALGO_ORDER_TYPES = frozenset(
+    {"STOP", "TAKE_PROFIT", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"}
+)
+
+
+class Order(models.Model):
+    """One order as KLINEO sent it, kept in sync with the exchange by client order id.
+
+    The row is committed with status PENDING before the exchange is called, so every order that
+    may exist on the exchange has a row (see "An order's life" in ARCHITECTURE.md).
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="orders"
+    )
+    connection = models.ForeignKey(
+        ExchangeConnection, on_delete=models.CASCADE, related_name="orders"
+    )
+    market = models.CharField(max_length=8, choices=OrderMarket.choices)
+    symbol = models.CharField(max_length=30)
+    side = models.CharField(max_length=4, choices=OrderSide.choices)
+    type = models.CharField(max_length=30)
+    time_in_force = models.CharField(max_length=10, blank=True)
+    quantity = models.DecimalField(**AMOUNT, null=True, blank=True)
+    quote_quantity = models.DecimalField(**AMOUNT, null=True, blank=True)
+    price = models.DecimalField(**AMOUNT, null=True, blank=True)
+    stop_price = models.DecimalField(**AMOUNT, null=True, blank=True)
+    reduce_only = models.BooleanField(default=False)
+    position_side = models.CharField(max_length=5, blank=True)
+    client_order_id = models.CharField(max_length=36)
+    exchange_order_id = models.BigIntegerField(null=True, blank=True)
+    algo_id = models.BigIntegerField(null=True, blank=True)
+    order_list_id = models.BigIntegerField(null=True, blank=True)
+    list_client_order_id = models.CharField(max_length=36, blank=True)
+
+    status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING
+    )
+    # The exchange's own status word (e.g. an algo order's TRIGGERED), for display.
+    exchange_status = models.CharField(max_length=30, blank=True)
+    executed_quantity = models.DecimalField(**AMOUNT, default=0)
+    cumulative_quote = models.DecimalField(**AMOUNT, default=0)
+    average_price = models.DecimalField(**AMOUNT, null=True, blank=True)
+    reject_reason = models.TextField(blank=True)
+    reject_code = models.CharField(max_length=40, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # "Not found" is final only after this: a request delayed in transit can still execute
+    # until its signed timestamp + recvWindow has passed on the exchange.
+    resolve_not_before = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    check_attempts = models.PositiveIntegerField(default=0)
+    # Exchange time (ms) of the last update applied, so late events never overwrite newer ones.
+    exchange_updated_ms = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client_order_id"], name="order_client_order_id_unique")
+        ]
+        indexes = [
+            models.Index(fields=["owner", "connection", "-created_at"], name="order_owner_conn"),
+            models.Index(fields=["status", "created_at"], name="order_status_created"),
+            models.Index(fields=["order_list_id"], name="order_list"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.type} {self.symbol} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_ORDER_STATUSES
+
+    @property
+    def is_unresolved(self) -> bool:
+        return self.status in UNRESOLVED_ORDER_STATUSES
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_ORDER_STATUSES
+
+    @property
+    def is_algo(self) -> bool:
+        return self.market == OrderMarket.USDM and self.type in ALGO_ORDER_TYPES
+
+
+class Fill(models.Model):
+    """One trade of an order (from the place answer, a query, or the user-data stream)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fills")
+    trade_id = models.BigIntegerField()
+    price = models.DecimalField(**AMOUNT)
+    quantity = models.DecimalField(**AMOUNT)
+    commission = models.DecimalField(**AMOUNT, default=0)
+    commission_asset = models.CharField(max_length=20, blank=True)
+    is_maker = models.BooleanField(null=True)
+    executed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["executed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "trade_id"], name="fill_trade_per_order")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} @ {self.price}"
