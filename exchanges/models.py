@@ -219,3 +219,57 @@ class Fill(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} @ {self.price}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Live streams (issue 7). Written only by the run_streams process (exchanges/streams/).
+
+
+class StreamKind(models.TextChoices):
+    SPOT = "spot", "Spot user data"
+    USDM = "usdm", "USD-M futures user data"
+
+
+class StreamStatus(models.TextChoices):
+    CONNECTING = "connecting", "Connecting"
+    UP = "up", "Up"
+    RECONNECTING = "reconnecting", "Reconnecting"
+    DOWN = "down", "Down"
+    # The exchange refused the key (revoked, no permission): retrying will not help.
+    REFUSED = "refused", "Refused by the exchange"
+    STOPPED = "stopped", "Stopped"
+
+
+class StreamState(models.Model):
+    """The last known state of one user-data stream, for streams_status and the status API.
+
+    Holds no secret: the futures listenKey is kept only as its last 4 characters.
+    """
+
+    connection = models.ForeignKey(
+        ExchangeConnection, on_delete=models.CASCADE, related_name="stream_states"
+    )
+    kind = models.CharField(max_length=8, choices=StreamKind.choices)
+    status = models.CharField(
+        max_length=14, choices=StreamStatus.choices, default=StreamStatus.CONNECTING
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    # The run_streams process (host:pid) holding the lease, and the lease's fencing token:
+    # a write with a lower token than the stored one comes from a process that lost the lease.
+    holder = models.CharField(max_length=100, blank=True)
+    fence = models.BigIntegerField(default=0)
+    reconnect_count = models.PositiveIntegerField(default=0)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    listen_key_last4 = models.CharField(max_length=4, blank=True)
+    listen_key_renewed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["connection_id", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "kind"], name="stream_state_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}:{self.kind} {self.status}"
