@@ -421,7 +421,7 @@ class BaseStream:
                 if probe is None or probe_sent_at is not None:
                     raise _Reconnect(f"no data for {opts.silence_timeout:g} s") from None
                 probe_sent_at = self._clock()
-                probe.setdefault("id", f"probe-{next(self._ids)}")
+                probe.setdefault("id", f"probe{next(self._ids)}")
                 await ws.send(json.dumps(probe))
                 continue
             probe_sent_at = None
@@ -434,6 +434,15 @@ class BaseStream:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def normalize_stream(name: str) -> str:
+    """Binance stream names have a lowercase symbol and a case-sensitive type
+    (``btcusdt@bookTicker``, ``!miniTicker@arr``)."""
+    if name.startswith("!"):
+        return name
+    symbol, sep, rest = name.partition("@")
+    return f"{symbol.lower()}{sep}{rest}"
 
 
 class MarketStream(BaseStream):
@@ -469,7 +478,7 @@ class MarketStream(BaseStream):
             clock=clock,
         )
         self.base_url = base_url.rstrip("/")
-        self._streams: dict[str, None] = dict.fromkeys(s.lower() for s in streams)
+        self._streams: dict[str, None] = dict.fromkeys(normalize_stream(s) for s in streams)
 
     @classmethod
     def spot(cls, urls: EnvironmentUrls, streams: Iterable[str] = (), **kw: Any) -> MarketStream:
@@ -517,7 +526,7 @@ class MarketStream(BaseStream):
     async def subscribe(self, streams: Iterable[str]) -> bool:
         """Add streams (kept across reconnects). True when the live connection acknowledged
         them, False when not connected (they are subscribed on the next connection)."""
-        new = [s.lower() for s in streams if s.lower() not in self._streams]
+        new = [n for n in map(normalize_stream, streams) if n not in self._streams]
         self._streams.update(dict.fromkeys(new))
         if not new or self._ws is None or self.status is not StreamStatus.UP:
             return False
@@ -527,7 +536,7 @@ class MarketStream(BaseStream):
             return False
 
     async def unsubscribe(self, streams: Iterable[str]) -> bool:
-        gone = [s.lower() for s in streams if s.lower() in self._streams]
+        gone = [n for n in map(normalize_stream, streams) if n in self._streams]
         for name in gone:
             self._streams.pop(name, None)
         if not gone or self._ws is None or self.status is not StreamStatus.UP:
