@@ -68,7 +68,8 @@ def _no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level(logging.DEBUG)
     yield
     LOG_STATS["tests"] += 1
-    for record in caplog.records:
+    records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]
+    for record in records:
         LOG_STATS["records"] += 1
         text = _record_text(record)
         for secret in SECRETS:
