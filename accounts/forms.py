@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from accounts.models import User
+from accounts.models import Scope, User
 
 
 class SignUpForm(forms.Form):
@@ -53,3 +53,123 @@ class ProfileForm(forms.ModelForm):
         model = User
         fields = ["display_name"]
         labels = {"display_name": "Name"}
+
+
+class LoginCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code from your authenticator app (or a recovery code)",
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autofocus": True, "inputmode": "text"}
+        ),
+    )
+
+
+class ReauthForm(forms.Form):
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    otp = forms.CharField(
+        label="Code from your authenticator app (or a recovery code)",
+        max_length=32,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
+    )
+
+    def __init__(self, *args, needs_code: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if needs_code:
+            self.fields["otp"].required = True
+        else:
+            del self.fields["otp"]
+
+
+class TwoFactorConfirmForm(forms.Form):
+    code = forms.CharField(
+        label="6-digit code shown by the app",
+        max_length=8,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class TwoFactorDisableForm(forms.Form):
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    otp = forms.CharField(
+        label="Code from your authenticator app (or a recovery code)",
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
+    )
+
+
+EXPIRY_CHOICES = [
+    ("", "Never"),
+    ("7", "In 7 days"),
+    ("30", "In 30 days"),
+    ("90", "In 90 days"),
+    ("365", "In a year"),
+]
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=80, help_text="e.g. the script that uses it")
+    scopes = forms.MultipleChoiceField(
+        label="Permissions",
+        choices=Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    expires_in_days = forms.TypedChoiceField(
+        label="Expires",
+        choices=EXPIRY_CHOICES,
+        required=False,
+        coerce=int,
+        empty_value=None,
+    )
+    allowed_networks = forms.CharField(
+        label="Allowed IP addresses (optional)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "203.0.113.7\n198.51.100.0/24"}),
+        help_text="One IP address or CIDR range per line. Empty: usable from anywhere.",
+    )
+
+    def clean_allowed_networks(self) -> list[str]:
+        raw = self.cleaned_data.get("allowed_networks") or ""
+        return [line.strip() for line in raw.replace(",", "\n").splitlines() if line.strip()]
+
+
+class AuditFilterForm(forms.Form):
+    category = forms.ChoiceField(label="Category", required=False)
+    since = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    user_email = forms.CharField(label="User e-mail", required=False, max_length=254)
+
+    def __init__(self, *args, categories: dict[str, str], staff: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = [("", "All"), *categories.items()]
+        if not staff:
+            del self.fields["user_email"]
+
+
+class AccountDeleteForm(forms.Form):
+    confirm_email = forms.CharField(
+        label="Type your e-mail address to confirm", max_length=254, strip=True
+    )
+
+    def __init__(self, *args, user: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_confirm_email(self) -> str:
+        value = self.cleaned_data["confirm_email"]
+        if value.lower() != self.user.email.lower():
+            raise forms.ValidationError("That is not your e-mail address.")
+        return value

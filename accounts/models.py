@@ -45,6 +45,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     kill_switch_enabled = models.BooleanField(
         default=False, help_text="When on, every new order is refused."
     )
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the account was erased (row kept, anonymised)."
+    )
 
     objects = UserManager()
 
@@ -85,3 +88,76 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action}"
+
+
+class ApiToken(models.Model):
+    """A named, scoped credential for scripts. Only a SHA-256 digest of the secret is stored.
+
+    The plaintext (``kln_<prefix><secret>``) is shown once at creation; ``prefix`` identifies
+    the row so authentication is one indexed lookup plus a constant-time digest comparison.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    allowed_networks = models.JSONField(
+        default=list, blank=True, help_text="CIDRs the token may be used from; empty: anywhere."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_ip = models.GenericIPAddressField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.display_prefix})"
+
+    @property
+    def display_prefix(self) -> str:
+        return f"kln_{self.prefix}…"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and not self.is_expired()
+
+
+class RecoveryCode(models.Model):
+    """A one-time 2FA recovery code, stored as a salted SHA-256 digest (codes carry 80 bits)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    salt = models.CharField(max_length=32)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"recovery code #{self.pk} of user {self.user_id}"
+
+
+class UserSession(models.Model):
+    """Metadata of a logged-in browser session (the session itself lives in the session store)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="web_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"session of user {self.user_id} from {self.ip_address}"

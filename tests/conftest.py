@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.processes",
     "tests.fixtures.browser",
+    "tests.fixtures.security",
 ]
 
 
