@@ -69,7 +69,7 @@ class RateLimiter:
             retry = math.ceil(((window + 1) * 60_000 - now_ms) / 1000)
             raise ApiError(
                 -1003,
-                MSG_WEIGHT_EXCEEDED.format(limit=limit, interval="1m"),
+                MSG_WEIGHT_EXCEEDED.format(limit=limit, interval="1 MINUTE"),
                 429,
                 {"Retry-After": str(max(retry, 1)), **self.weight_headers(entry[1])},
             )

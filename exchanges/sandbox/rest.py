@@ -178,7 +178,7 @@ def fault_error(fault: Fault, now_ms: int) -> ApiError:
     elif kind == "429":
         err = ApiError(
             -1003,
-            MSG_WEIGHT_EXCEEDED.format(limit=6000, interval="1m"),
+            MSG_WEIGHT_EXCEEDED.format(limit=6000, interval="1 MINUTE"),
             429,
             {"Retry-After": str(fault.retry_after)},
         )

@@ -18,6 +18,8 @@ from exchanges.sandbox.signing import (
     ws_payload,
 )
 
+# The docs' non-ASCII example symbol, written as escapes (it looks like "123456").
+FULLWIDTH_123456 = "\uff11\uff12\uff13\uff14\uff15\uff16"
 SPOT_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 SPOT_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 S1 = (
@@ -42,12 +44,14 @@ def test_vector_s1_rest_hmac():
 
 def test_vector_s2_percent_encoded_payload():
     sig = "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"
-    assert urlencode({"symbol": "１２３４５６"}) == S2.split("&")[0]
+    assert urlencode({"symbol": FULLWIDTH_123456}) == S2.split("&")[0]
     verifier = Verifier("HMAC", secret=SPOT_SECRET)
     payload, _ = rest_payload(S2, "signature=" + sig)  # signature may travel in the body
     assert verifier.verify(payload.encode(), sig)
     # Signing the decoded text instead of the bytes sent fails, as on Binance since 2026-01-15.
-    assert not verifier.verify(S2.replace(S2.split("&")[0], "symbol=１２３４５６").encode(), sig)
+    assert not verifier.verify(
+        S2.replace(S2.split("&")[0], "symbol=" + FULLWIDTH_123456).encode(), sig
+    )
 
 
 def test_vector_w1_w2_w3_websocket_payloads():
@@ -67,7 +71,7 @@ def test_vector_w1_w2_w3_websocket_payloads():
     )
     w2 = {
         **w1,
-        "symbol": "１２３４５６",
+        "symbol": FULLWIDTH_123456,
         "side": "BUY",
         "quantity": "1.00000000",
         "price": "0.10000000",

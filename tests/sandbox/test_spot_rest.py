@@ -278,7 +278,7 @@ def test_order_test_endpoint(sandbox, keys):
 
 
 def test_cancel_all_open_orders_and_my_trades(sandbox, keys):
-    bid, ask = best_prices(sandbox, "ETHUSDT")
+    _bid, ask = best_prices(sandbox, "ETHUSDT")
     for i in range(3):
         r = sandbox.signed(
             "POST",
