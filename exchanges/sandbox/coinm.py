@@ -124,6 +124,7 @@ def setup(app: web.Application, state: SandboxState) -> Venue:
         ids=Ids(200_000_000, 80_000_000, 3_000_000),
     )
     state.engines["coinm"] = venue
+    state.register_persistence("futures_coinm", venue.dump, venue.load)
     api = FuturesApi(app, venue)
     register_common(api, "/dapi")
     signed = {"security": "SIGNED"}

@@ -194,6 +194,32 @@ class Venue:
             self.accounts[account_id] = fa
         return fa
 
+    # -- persistence ---------------------------------------------------------------------
+
+    def dump(self) -> dict:
+        return {account_id: fa.dump() for account_id, fa in self.accounts.items()}
+
+    def load(self, data: dict) -> None:
+        top = [0, 0, 0]
+        for account_id, saved in data.items():
+            if account_id not in self.state.keys.accounts:
+                continue
+            fa = self.account_by_id(account_id)
+            fa.load(saved)
+            for order in fa.orders.values():
+                top[0] = max(top[0], order.order_id)
+            for trade in fa.trades:
+                top[1] = max(top[1], trade.trade_id)
+            for algo in fa.algos.values():
+                top[2] = max(top[2], algo.algo_id)
+            # The registry is not saved by the core: list the saved submissions again.
+            for order in fa.orders.values():
+                if order.algo_id is None:
+                    self.state.orders.add(order.client_order_id, self.market, order)
+            for algo in fa.algos.values():
+                self.state.orders.add(algo.client_algo_id, self.market, algo)
+        self.ids.skip_past(*top)
+
     # -- events --------------------------------------------------------------------------
 
     def publish(self, account_id: str, events: list[dict]) -> None:
@@ -1712,6 +1738,7 @@ def setup(app: web.Application, state: SandboxState) -> Venue:
         ids=Ids(4_000_000_000, 600_000_000, 1_000_000),
     )
     state.engines["usdm"] = venue
+    state.register_persistence("futures_usdm", venue.dump, venue.load)
     register_usdm(FuturesApi(app, venue))
     futures_streams.setup_fstream(app, venue)
     start_background(app, venue)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from .errors import ApiError
+from .util import new_client_order_id
 
 ZERO = Decimal(0)
 MAKER_RATE = Decimal("0.0002")
@@ -518,10 +519,29 @@ class Ids:
         self.orders = itertools.count(order_start)
         self.trades = itertools.count(trade_start)
         self.algos = itertools.count(algo_start)
-        self.client = itertools.count(1)
 
-    def client_id(self, prefix: str) -> str:
-        return f"{prefix}{next(self.client):016d}"
+    def skip_past(self, order_id: int, trade_id: int, algo_id: int) -> None:
+        """After loading saved state: continue above the highest ids in use."""
+        self.orders = itertools.count(max(next(self.orders), order_id + 1))
+        self.trades = itertools.count(max(next(self.trades), trade_id + 1))
+        self.algos = itertools.count(max(next(self.algos), algo_id + 1))
+
+
+def _to_json(obj) -> dict:
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(obj).items()}
+
+
+def _from_json(cls, data: dict):
+    """Rebuild a state dataclass saved by _to_json (Decimal fields come back from strings)."""
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if value is not None and "Decimal" in str(f.type):
+            value = Decimal(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
 
 
 @dataclass
@@ -544,6 +564,41 @@ class FuturesAccount:
     algos: dict[int, AlgoOrder] = field(default_factory=dict)
     client_ids: set[str] = field(default_factory=set)
     update_time: int = 0
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def dump(self) -> dict:
+        """JSON-able state for the sandbox's --state file (balances live in the Account)."""
+        return {
+            "dual_side": self.dual_side,
+            "leverage": self.leverage,
+            "margin_type": self.margin_type,
+            "positions": [
+                _to_json(p) for p in self.positions.values() if p.amount or p.accumulated_realized
+            ],
+            "orders": [_to_json(o) for o in self.orders.values()],
+            "trades": [_to_json(t) for t in self.trades],
+            "algos": [_to_json(a) for a in self.algos.values()],
+            "update_time": self.update_time,
+        }
+
+    def load(self, data: dict) -> None:
+        self.dual_side = bool(data.get("dual_side", False))
+        self.leverage = {k: int(v) for k, v in data.get("leverage", {}).items()}
+        self.margin_type = dict(data.get("margin_type", {}))
+        for row in data.get("positions", []):
+            position = _from_json(Position, row)
+            self.positions[(position.symbol, position.side)] = position
+        for row in data.get("orders", []):
+            order = _from_json(FuturesOrder, row)
+            self.orders[order.order_id] = order
+            self.client_ids.add(order.client_order_id)
+        self.trades = [_from_json(FuturesTrade, row) for row in data.get("trades", [])]
+        for row in data.get("algos", []):
+            algo = _from_json(AlgoOrder, row)
+            self.algos[algo.algo_id] = algo
+            self.client_ids.add(algo.client_algo_id)
+        self.update_time = int(data.get("update_time", 0))
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -831,7 +886,7 @@ class FuturesAccount:
                 "Due to the order could not be filled immediately, the FOK order has been "
                 "rejected. The order will not be recorded in the order history",
             )
-        client_id = request.client_order_id or self.ids.client_id("sbx_")
+        client_id = request.client_order_id or new_client_order_id()
         order = FuturesOrder(
             order_id=next(self.ids.orders),
             client_order_id=client_id,
@@ -1079,7 +1134,7 @@ class FuturesAccount:
                 raise FuturesError(-2021, "Order would immediately trigger.")
 
     def place_algo(self, request: AlgoRequest, now: int) -> tuple[AlgoOrder, list[Event]]:
-        client_id = request.client_algo_id or self.ids.client_id("sbxalgo_")
+        client_id = request.client_algo_id or new_client_order_id()
         algo = AlgoOrder(
             algo_id=next(self.ids.algos),
             client_algo_id=client_id,

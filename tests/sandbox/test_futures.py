@@ -762,3 +762,56 @@ def test_503_faults_have_futures_semantics(frozen):
     fails(sandbox, "GET", "/fapi/v1/order", keys, -2013, symbol="BTCUSDT",
           origClientOrderId="failed-1")  # fmt: skip
     assert sandbox.orders("failed-1") == []
+
+
+def test_trailing_stop_algo_order(frozen):
+    sandbox = frozen
+    keys = sandbox.create_keys()
+    market(sandbox, keys, "ETHUSDT", "BUY", "0.100")
+    algo = ok(sandbox, "POST", "/fapi/v1/algoOrder", keys, algoType="CONDITIONAL",
+              symbol="ETHUSDT", side="SELL", type="TRAILING_STOP_MARKET", quantity="0.100",
+              callbackRate="1", activatePrice="3300.00", reduceOnly="true")  # fmt: skip
+    assert algo["callbackRate"] == "1" and algo["activatePrice"] == "3300.00"
+    for price in ("3310", "3400", "3380"):  # activates at 3310, peaks at 3400, within 1 %
+        sandbox.set_price("ETHUSDT", price)
+    assert ok(sandbox, "GET", "/fapi/v1/algoOrder", keys,
+              algoId=algo["algoId"])["algoStatus"] == "NEW"  # fmt: skip
+    sandbox.set_price("ETHUSDT", "3365")  # 1.03 % below the peak
+    done = ok(sandbox, "GET", "/fapi/v1/algoOrder", keys, algoId=algo["algoId"])
+    assert done["algoStatus"] == "FINISHED" and done["actualPrice"] == "3365.00"
+    assert position(sandbox, keys, "ETHUSDT") is None
+
+
+def test_futures_state_survives_restart(tmp_path):
+    from tests.fixtures.sandbox import start_sandbox, stop_sandbox
+
+    state_file = str(tmp_path / "state.json")
+    box = start_sandbox(extra_args=["--state", state_file, "--no-walk"])
+    try:
+        keys = box.create_keys()
+        market(box, keys, "BTCUSDT", "BUY", "0.002", newClientOrderId="kept-1")
+        ok(box, "POST", "/fapi/v1/leverage", keys, symbol="BTCUSDT", leverage=3)
+        algo = ok(box, "POST", "/fapi/v1/algoOrder", keys, algoType="CONDITIONAL",
+                  symbol="BTCUSDT", side="SELL", type="STOP_MARKET", quantity="0.002",
+                  triggerPrice="50000", clientAlgoId="kept-2")  # fmt: skip
+        ok(box, "POST", "/dapi/v1/order", keys, symbol="BTCUSD_PERP", side="SELL",
+           type="MARKET", quantity="3")  # fmt: skip
+        wallet = usdt(box, keys)
+    finally:
+        assert stop_sandbox(box) in (0, -15)
+    box = start_sandbox(extra_args=["--state", state_file, "--no-walk"])
+    try:
+        pos = position(box, keys, "BTCUSDT")
+        assert D(pos["positionAmt"]) == D("0.002") and usdt(box, keys) == wallet
+        assert ok(box, "GET", "/fapi/v1/openAlgoOrders", keys)[0]["algoId"] == algo["algoId"]
+        assert ok(box, "GET", "/fapi/v2/positionRisk", keys)[0]["leverage"] == "3"
+        fails(box, "POST", "/fapi/v1/order", keys, -4116, symbol="BTCUSDT", side="BUY",
+              type="MARKET", quantity="0.002", newClientOrderId="kept-1")  # fmt: skip
+        again = market(box, keys, "BTCUSDT", "BUY", "0.002")
+        assert again["orderId"] > ok(box, "GET", "/fapi/v1/order", keys, symbol="BTCUSDT",
+                                     origClientOrderId="kept-1")["orderId"]  # fmt: skip
+        coin = ok(box, "GET", "/dapi/v1/positionRisk", keys)
+        assert next(r for r in coin if r["symbol"] == "BTCUSD_PERP")["positionAmt"] == "-3"
+        assert len(box.orders("kept-2")) == 1
+    finally:
+        stop_sandbox(box)
