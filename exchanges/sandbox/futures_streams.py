@@ -357,13 +357,12 @@ def mark_price_event(venue: Venue, symbol: str, now: int) -> dict:
 
 
 def kline_event(venue: Venue, symbol: str, interval: str, now: int) -> dict:
-    from .futures import INTERVAL_MS, kline_open
+    from .futures import INTERVAL_MS, kline_open, kline_row
 
     spec = venue.contracts[symbol]
     open_ms = kline_open(now, interval)
     close_ms = open_ms + INTERVAL_MS[interval] - 1
-    row = _market(venue, symbol).kline(open_ms, close_ms)
-    o, h, low, c = (spec.round_price(x) for x in row[1:5])
+    row = kline_row(spec, _market(venue, symbol).kline(open_ms, close_ms))
     return {
         "e": "kline",
         "E": now,
@@ -375,16 +374,16 @@ def kline_event(venue: Venue, symbol: str, interval: str, now: int) -> dict:
             "i": interval,
             "f": 1,
             "L": max(1, row[8]),
-            "o": spec.fmt_price(o),
-            "c": spec.fmt_price(c),
-            "h": spec.fmt_price(h),
-            "l": spec.fmt_price(low),
-            "v": str(row[5]),
+            "o": row[1],
+            "c": row[4],
+            "h": row[2],
+            "l": row[3],
+            "v": row[5],
             "n": row[8],
             "x": False,
-            "q": str(row[7]),
-            "V": str(row[9]),
-            "Q": str(row[10]),
+            "q": row[7],
+            "V": row[9],
+            "Q": row[10],
             "B": "0",
         },
     }
@@ -575,6 +574,13 @@ class DStreamConnection(MarketConnection):
 
     async def on_open(self) -> None:
         keys = [name for name in list(self.streams) if self.venue.listen_keys.active(name)]
+        # Names without "@" can only be listenKeys; unknown or expired ones are refused.
+        stale = [
+            n for n in self.streams if "@" not in n and not n.startswith("!") and n not in keys
+        ]
+        if stale:
+            await self.close(1008, b"Invalid listenKey")
+            return
         if keys:
             for key in keys:
                 self.streams.pop(key, None)

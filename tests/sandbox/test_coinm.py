@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
+import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.sandbox.test_futures import fails, frozen, listen_key, ok, read_until, user_stream
@@ -132,3 +134,5 @@ def test_dstream_market_streams(sandbox):
         event = json.loads(ws.recv(timeout=3))
         assert event["stream"] == "btcusd_perp@markPrice@1s"
         assert event["data"]["s"] == "BTCUSD_PERP" and event["data"]["ps"] == "BTCUSD"
+    with connect(f"{sandbox.ws_url}/dstream/ws/{'0' * 64}") as ws, pytest.raises(ConnectionClosed):
+        ws.recv(timeout=2)  # not an active COIN-M listenKey
