@@ -125,6 +125,7 @@ def setup(app: web.Application, state: SandboxState) -> Venue:
     )
     state.engines["coinm"] = venue
     state.register_persistence("futures_coinm", venue.dump, venue.load)
+    state.engines.setdefault("balance_listeners", []).append(venue.on_balances_patched)
     api = FuturesApi(app, venue)
     register_common(api, "/dapi")
     signed = {"security": "SIGNED"}

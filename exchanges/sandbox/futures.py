@@ -194,6 +194,17 @@ class Venue:
             self.accounts[account_id] = fa
         return fa
 
+    def on_balances_patched(self, acct, data: dict) -> None:
+        """Control-API balance change: tell the user stream like a deposit would."""
+        changed = data.get("coinm_balances" if self.inverse else "futures_balances") or {}
+        if not changed:
+            return
+        fa = self.account_by_id(acct.id)
+        now = self.state.now_ms()
+        fa.update_time = now
+        event = fa.account_event("DEPOSIT", [a.upper() for a in changed], [], now)
+        self.publish(acct.id, [event])
+
     # -- persistence ---------------------------------------------------------------------
 
     def dump(self) -> dict:
@@ -1739,6 +1750,7 @@ def setup(app: web.Application, state: SandboxState) -> Venue:
     )
     state.engines["usdm"] = venue
     state.register_persistence("futures_usdm", venue.dump, venue.load)
+    state.engines.setdefault("balance_listeners", []).append(venue.on_balances_patched)
     register_usdm(FuturesApi(app, venue))
     futures_streams.setup_fstream(app, venue)
     start_background(app, venue)

@@ -623,6 +623,10 @@ def test_user_stream_events_after_fill(frozen):
         assert only["stream"] == lk and only["data"]["e"] == "ACCOUNT_UPDATE"
         assert silent_for(filtered, 0.3)
 
+        sandbox.update_keys(keys["apiKey"], futures_balances={"USDT": "20000"})
+        deposit = json.loads(filtered.recv(timeout=2))["data"]["a"]
+        assert deposit["m"] == "DEPOSIT" and deposit["B"][0]["wb"] == "20000.00000000"
+
 
 def test_user_stream_faults(sandbox_clean):
     sandbox = sandbox_clean
