@@ -119,7 +119,10 @@ def frozen(sandbox_clean):
     sandbox_clean.configure(walk=False)
     sandbox_clean.set_price("BTCUSDT", "65000")
     sandbox_clean.set_price("ETHUSDT", "3200")
-    return sandbox_clean
+    yield sandbox_clean
+    # Leave the shared session sandbox at its start prices for the tests that follow.
+    sandbox_clean.set_price("BTCUSDT", "65000")
+    sandbox_clean.set_price("ETHUSDT", "3200")
 
 
 # ---------------------------------------------------------------------------------------------
