@@ -73,6 +73,15 @@ class ExchangeConnection(models.Model):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
+    @property
+    def test_status(self) -> str:
+        """Badge of the last spot connection test: untested, ok, warning or failing."""
+        if self.last_tested_at is None or self.last_test_ok is None:
+            return "untested"
+        if not self.last_test_ok:
+            return "failing"
+        return "warning" if self.last_test_report.get("status") == "warning" else "ok"
+
 
 # ---------------------------------------------------------------------------------------------
 # Orders (issue 6). Written only by exchanges/services/orders.py.
