@@ -273,6 +273,24 @@ BINANCE_URL_OVERRIDES = {
     if key.startswith("BINANCE_") and key.endswith("_URL")
 }
 
+# --- orders (exchanges/services/orders.py) --------------------------------------------------------
+# Check free balance / margin before sending (a cached balance, confirmed fresh before refusing).
+ORDERS_BALANCE_PRECHECK = env.bool("ORDERS_BALANCE_PRECHECK", default=True)
+# "Order does not exist" is final only this long after the recvWindow of the send has passed.
+ORDER_NOT_FOUND_MARGIN_SECONDS = env.float("ORDER_NOT_FOUND_MARGIN_SECONDS", default=2.0)
+# Reconciliation of UNKNOWN orders: first query after this delay, then exponential backoff.
+ORDER_RECONCILE_FIRST_DELAY = env.float("ORDER_RECONCILE_FIRST_DELAY", default=1.0)
+ORDER_RECONCILE_BACKOFF = env.float("ORDER_RECONCILE_BACKOFF", default=1.0)
+ORDER_RECONCILE_BACKOFF_MAX = env.float("ORDER_RECONCILE_BACKOFF_MAX", default=60.0)
+ORDER_RECONCILE_MAX_RETRIES = env.int("ORDER_RECONCILE_MAX_RETRIES", default=30)
+# The beat sweep picks up PENDING / UNKNOWN orders untouched for this long (lost tasks, crashes).
+ORDER_SWEEP_AGE_SECONDS = env.float("ORDER_SWEEP_AGE_SECONDS", default=30.0)
+ORDER_SWEEP_INTERVAL_SECONDS = env.float("ORDER_SWEEP_INTERVAL_SECONDS", default=30.0)
+CELERY_BEAT_SCHEDULE["orders-reconcile-sweep"] = {
+    "task": "exchanges.tasks.orders_reconcile_sweep",
+    "schedule": ORDER_SWEEP_INTERVAL_SECONDS,
+}
+
 # --- logging -------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

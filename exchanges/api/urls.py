@@ -43,3 +43,61 @@ urlpatterns: list = [
     ),
     path("market/snapshot", connections.MarketSnapshotView.as_view(), name="api-market-snapshot"),
 ]
+
+# --- orders (issue 6) -----------------------------------------------------------------------------
+from django.urls import path as _path  # noqa: E402
+
+from exchanges.api import orders as _orders  # noqa: E402
+
+urlpatterns += [
+    _path(
+        "connections/<int:connection_id>/orders", _orders.OrdersView.as_view(), name="api-orders"
+    ),
+    _path(
+        "connections/<int:connection_id>/orders/test",
+        _orders.OrderTestView.as_view(),
+        name="api-order-test",
+    ),
+    _path("connections/<int:connection_id>/orders/oco", _orders.OcoView.as_view(), name="api-oco"),
+    _path(
+        "connections/<int:connection_id>/orders/<int:order_id>",
+        _orders.OrderDetailView.as_view(),
+        name="api-order-detail",
+    ),
+    _path(
+        "connections/<int:connection_id>/futures/orders",
+        _orders.FuturesOrdersView.as_view(),
+        name="api-futures-orders",
+    ),
+    _path(
+        "connections/<int:connection_id>/futures/orders/test",
+        _orders.FuturesOrderTestView.as_view(),
+        name="api-futures-order-test",
+    ),
+    _path(
+        "connections/<int:connection_id>/futures/positions",
+        _orders.PositionsView.as_view(),
+        name="api-futures-positions",
+    ),
+    _path(
+        "connections/<int:connection_id>/futures/positions/close",
+        _orders.PositionCloseView.as_view(),
+        name="api-futures-position-close",
+    ),
+    _path(
+        "connections/<int:connection_id>/futures/leverage",
+        _orders.LeverageView.as_view(),
+        name="api-futures-leverage",
+    ),
+    _path(
+        "connections/<int:connection_id>/futures/margin-type",
+        _orders.MarginTypeView.as_view(),
+        name="api-futures-margin-type",
+    ),
+    _path(
+        "connections/<int:connection_id>/symbols/<str:symbol>/rules",
+        _orders.SymbolRulesView.as_view(),
+        name="api-symbol-rules",
+    ),
+    _path("kill-switch", _orders.KillSwitchView.as_view(), name="api-kill-switch"),
+]
