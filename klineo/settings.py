@@ -283,6 +283,8 @@ ORDER_RECONCILE_FIRST_DELAY = env.float("ORDER_RECONCILE_FIRST_DELAY", default=1
 ORDER_RECONCILE_BACKOFF = env.float("ORDER_RECONCILE_BACKOFF", default=1.0)
 ORDER_RECONCILE_BACKOFF_MAX = env.float("ORDER_RECONCILE_BACKOFF_MAX", default=60.0)
 ORDER_RECONCILE_MAX_RETRIES = env.int("ORDER_RECONCILE_MAX_RETRIES", default=30)
+# The per-order lock expires by itself, so a worker killed while holding it blocks nobody long.
+ORDER_RECONCILE_LOCK_SECONDS = env.float("ORDER_RECONCILE_LOCK_SECONDS", default=30.0)
 # The beat sweep picks up PENDING / UNKNOWN orders untouched for this long (lost tasks, crashes).
 ORDER_SWEEP_AGE_SECONDS = env.float("ORDER_SWEEP_AGE_SECONDS", default=30.0)
 ORDER_SWEEP_INTERVAL_SECONDS = env.float("ORDER_SWEEP_INTERVAL_SECONDS", default=30.0)

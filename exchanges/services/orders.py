@@ -1322,7 +1322,9 @@ def order_reconcile(*, order_id: int) -> ReconcileOutcome:
     two workers never query the same order at once. Safe to call any number of times.
     """
     lock = events.redis_client().lock(
-        f"klineo:order-reconcile:{order_id}", timeout=60, blocking_timeout=0
+        f"klineo:order-reconcile:{order_id}",
+        timeout=settings.ORDER_RECONCILE_LOCK_SECONDS,
+        blocking_timeout=0,
     )
     if not lock.acquire(blocking=False):
         return ReconcileOutcome(False, detail="locked by another worker")
