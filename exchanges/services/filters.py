@@ -319,7 +319,8 @@ def check_order(
                         "price",
                         name,
                         f"a {side.lower()} price must be between {plain(low_ok)} and "
-                        f"{plain(high_ok)} {quote} right now (around the average price "
+                        f"{plain(high_ok)} {quote} right now (around the "
+                        f"{'average' if market == 'spot' else 'mark'} price "
                         f"{plain(reference_price)}).",
                         low_ok if price < low else high_ok,
                     )
