@@ -10,7 +10,7 @@ from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -65,7 +65,7 @@ from accounts.services.two_factor import (
     two_factor_disable,
     two_factor_enabled,
 )
-from klineo.exceptions import ApplicationError, error_body
+from klineo.exceptions import ApplicationError, NotFoundError, error_body
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 PENDING_USER = "klineo_2fa_pending_user"
@@ -400,7 +400,10 @@ def token_new(request):
 @login_required
 @require_POST
 def token_revoke(request, pk: int):
-    token = api_token_revoke(user=request.user, token_id=pk, request=request)
+    try:
+        token = api_token_revoke(user=request.user, token_id=pk, request=request)
+    except NotFoundError as exc:
+        raise Http404(exc.message) from exc
     messages.success(request, f'Token "{token.name}" revoked.')
     return redirect("accounts:tokens")
 
@@ -418,7 +421,10 @@ def sessions(request):
 @login_required
 @require_POST
 def session_logout_view(request, pk: int):
-    session_logout(user=request.user, session_id=pk, request=request)
+    try:
+        session_logout(user=request.user, session_id=pk, request=request)
+    except NotFoundError as exc:
+        raise Http404(exc.message) from exc
     messages.success(request, "That session is logged out.")
     return redirect("accounts:sessions")
 
