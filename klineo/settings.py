@@ -132,7 +132,12 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "klineo:ch"},
+        # redis-py's default 5 s socket timeout equals channels_redis' 5 s blocking pop, so an
+        # idle websocket's receive raised TimeoutError and the consumer died: allow longer.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": "klineo:ch",
+        },
     }
 }
 
@@ -218,7 +223,12 @@ SPECTACULAR_SETTINGS = {
 
 # --- static, i18n --------------------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS: list = [BASE_DIR / "static"]
+# The charting library, installed by `npm ci` from package-lock.json (node_modules is never
+# committed); without it the pages work and the chart says it is unavailable.
+_CHARTS_DIR = BASE_DIR / "node_modules" / "lightweight-charts" / "dist"
+if _CHARTS_DIR.is_dir():
+    STATICFILES_DIRS.append(("vendor/lightweight-charts", _CHARTS_DIR))
 STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "staticfiles")
 Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
@@ -291,6 +301,32 @@ ORDER_SWEEP_INTERVAL_SECONDS = env.float("ORDER_SWEEP_INTERVAL_SECONDS", default
 CELERY_BEAT_SCHEDULE["orders-reconcile-sweep"] = {
     "task": "exchanges.tasks.orders_reconcile_sweep",
     "schedule": ORDER_SWEEP_INTERVAL_SECONDS,
+}
+
+# --- live streams (manage.py run_streams, exchanges/streams/) -------------------------------------
+# A stream's lease in Redis lives this long without renewal: a crashed process's streams are
+# taken over by another run_streams within about this time (renewed every third of it).
+STREAMS_LEASE_TTL = env.float("STREAMS_LEASE_TTL", default=15.0)
+# How often run_streams looks for new / removed / disabled connections (it is also notified).
+STREAMS_POLL_INTERVAL = env.float("STREAMS_POLL_INTERVAL", default=3.0)
+# Reconnect a stream that answers pings but stays silent this long (None: library default).
+STREAMS_SILENCE_TIMEOUT = env.float("STREAMS_SILENCE_TIMEOUT", default=60.0)
+STREAMS_BACKOFF_MAX = env.float("STREAMS_BACKOFF_MAX", default=30.0)
+STREAMS_SYNC_WORKERS = env.int("STREAMS_SYNC_WORKERS", default=8)
+STREAMS_RECONCILE_CONCURRENCY = env.int("STREAMS_RECONCILE_CONCURRENCY", default=4)
+# Market data for pages that do not name an environment (a user without connections).
+MARKET_DATA_ENVIRONMENT = env.str(
+    "MARKET_DATA_ENVIRONMENT", default="sandbox" if DEBUG or TESTING else "mainnet"
+)
+# Futures listenKeys: keepalive (PUT) every 30 minutes; Binance lets them expire after 60.
+LISTEN_KEY_KEEPALIVE_SECONDS = env.float("LISTEN_KEY_KEEPALIVE_SECONDS", default=1800.0)
+CELERY_BEAT_SCHEDULE["streams-listen-key-keepalive"] = {
+    "task": "exchanges.stream_tasks.listen_keys_keepalive",
+    "schedule": LISTEN_KEY_KEEPALIVE_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["streams-listen-key-close-stale"] = {
+    "task": "exchanges.stream_tasks.listen_keys_close_stale",
+    "schedule": env.float("LISTEN_KEY_CLOSE_STALE_SECONDS", default=300.0),
 }
 
 # --- logging -------------------------------------------------------------------------------------
