@@ -155,3 +155,29 @@ def test_first_mainnet_order_needs_reauth_once_per_session(user, rf, monkeypatch
     request.session = SessionStore()
     with pytest.raises(reauth.ReauthRequired):
         reauth.require_first_mainnet_order_auth(request)
+
+
+def _jwt_request(access: str):
+    from rest_framework.request import Request
+    from rest_framework_simplejwt.authentication import JWTAuthentication
+
+    django_request = RequestFactory().post("/api/orders", HTTP_AUTHORIZATION=f"Bearer {access}")
+    return Request(django_request, authenticators=[JWTAuthentication()])
+
+
+def test_first_mainnet_order_over_jwt_is_per_login_and_survives_refresh(api_client, user):
+    from tests.fixtures.security import jwt_login
+
+    tokens = jwt_login(api_client, user)
+    with pytest.raises(reauth.ReauthRequired):
+        reauth.require_first_mainnet_order_auth(_jwt_request(tokens["access"]))
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    proof = api_client.post("/api/auth/reauth", {"password": PASSWORD}, format="json").json()
+    reauth.require_first_mainnet_order_auth(_jwt_request(proof["access"]))
+    # A refreshed access token of the same login needs no new re-authentication...
+    refreshed = api_client.post("/api/auth/refresh", {"refresh": tokens["refresh"]}, format="json")
+    reauth.require_first_mainnet_order_auth(_jwt_request(refreshed.json()["access"]))
+    # ...but a new login does.
+    other_login = jwt_login(api_client, user)
+    with pytest.raises(reauth.ReauthRequired):
+        reauth.require_first_mainnet_order_auth(_jwt_request(other_login["access"]))
