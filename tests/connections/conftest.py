@@ -71,3 +71,22 @@ def keys(exchange):
 def api(reauthenticated_api_client):
     """JWT client of `user` with a fresh re-authentication."""
     return reauthenticated_api_client
+
+
+def leaks(text: str) -> list[str]:
+    """The remembered secrets (masked) that occur in `text`."""
+    return [f"…{s[-6:]} ({len(s)} chars)" for s in SECRETS if s and s in text]
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_logs(caplog):
+    """Every test of this package: nothing logged at any level may contain a key or secret."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    yield
+    for record in caplog.records:
+        text = record.getMessage() + " " + str(record.__dict__)
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        assert not leaks(text), f"secret in log record {record.name}: {leaks(text)}"
