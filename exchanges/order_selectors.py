@@ -13,27 +13,17 @@ from exchanges.models import (
     Fill,
     Order,
 )
+from exchanges.selectors import connection_get, connection_list
 from klineo.exceptions import NotFoundError
 
 
 def order_connection_get(*, user: User, pk: int) -> ExchangeConnection:
     """The user's (not deleted) connection `pk`, or NotFoundError."""
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise NotFoundError("No such connection.") from None
-    connection = (
-        ExchangeConnection.objects.filter(owner=user, pk=pk, deleted_at__isnull=True)
-        .select_related("owner")
-        .first()
-    )
-    if connection is None:
-        raise NotFoundError("No such connection.")
-    return connection
+    return connection_get(user=user, pk=pk)
 
 
 def order_connections_of(*, user: User) -> QuerySet[ExchangeConnection]:
-    return ExchangeConnection.objects.filter(owner=user, deleted_at__isnull=True)
+    return connection_list(user=user)
 
 
 def order_get(*, user: User, connection: ExchangeConnection, pk: int) -> Order:

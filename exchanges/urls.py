@@ -17,3 +17,18 @@ urlpatterns = [
     path("connections/<int:pk>/futures/enable/", views.futures_enable, name="futures_enable"),
     path("connections/<int:pk>/futures/disable/", views.futures_disable, name="futures_disable"),
 ]
+
+# --- orders (issue 6) -----------------------------------------------------------------------------
+from exchanges import order_views  # noqa: E402
+
+urlpatterns += [
+    path("orders/", order_views.orders_home, name="orders"),
+    path("connections/<int:pk>/trade/", order_views.trade_page, name="order_trade"),
+    path("connections/<int:pk>/futures/trade/", order_views.futures_page, name="order_futures"),
+    path("connections/<int:pk>/orders/", order_views.order_history, name="order_history"),
+    path(
+        "connections/<int:pk>/orders/<int:order_id>/",
+        order_views.order_detail_page,
+        name="order_detail",
+    ),
+]

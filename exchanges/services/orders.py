@@ -46,6 +46,7 @@ from exchanges.models import (
     OrderStatus,
 )
 from exchanges.services.filters import FilterProblem, Sellable, check_order, plain, sellable_amount
+from exchanges.services.futures import connection_require_futures
 from klineo.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -379,13 +380,8 @@ def _require_may_trade(*, user: User, connection: ExchangeConnection, market: st
             code="kill_switch",
             status_code=409,
         )
-    if market == OrderMarket.USDM and not connection.futures_enabled:
-        raise ApplicationError(
-            "Futures are not enabled for this connection. Enable USD-M futures on the "
-            "connection first.",
-            code="futures_not_enabled",
-            status_code=409,
-        )
+    if market == OrderMarket.USDM:
+        connection_require_futures(connection)
 
 
 def _require_confirmation(*, connection: ExchangeConnection, confirm: bool) -> None:
@@ -1881,13 +1877,7 @@ def _filter_fields(item: Any) -> dict[str, Any]:
 
 
 def _require_may_trade_futures(connection: ExchangeConnection) -> None:
-    if not connection.futures_enabled:
-        raise ApplicationError(
-            "Futures are not enabled for this connection. Enable USD-M futures on the "
-            "connection first.",
-            code="futures_not_enabled",
-            status_code=409,
-        )
+    connection_require_futures(connection)
 
 
 def futures_hedge_mode(*, connection: ExchangeConnection) -> bool:

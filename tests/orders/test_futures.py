@@ -21,7 +21,7 @@ def fplace(api, connection, **body):
 def test_futures_refused_when_not_enabled(api, connection, market):
     r = fplace(api, connection, symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
     assert r.status_code == 409
-    assert r.json()["error"]["code"] == "futures_not_enabled"
+    assert r.json()["error"]["code"] == "futures_disabled"
     assert Order.objects.count() == 0
     assert api.get(futures_url(connection, "positions")).status_code == 409
     r = api.post(futures_url(connection, "leverage"), {"symbol": "BTCUSDT", "leverage": 5},
