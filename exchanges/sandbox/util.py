@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import secrets
 import string
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -76,5 +78,6 @@ def random_alnum(n: int) -> str:
 
 
 def new_client_order_id(prefix: str = "") -> str:
-    """Binance generates 22-character ids like '6gCrw2kRUAF9CvJDGP16IP'."""
-    return prefix + random_alnum(22 - len(prefix))
+    """22 characters of [A-Za-z0-9-_] like Binance's '6gCrw2kRUAF9CvJDGP16IP' (cheap: one
+    urandom call instead of one per character)."""
+    return prefix + base64.urlsafe_b64encode(os.urandom(16)).decode()[: 22 - len(prefix)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from decimal import Decimal
 
@@ -134,7 +135,7 @@ async def test_depth_diff_stream_continuity(sandbox):
         snapshot = sandbox.get("/api/v3/depth", symbol="BTCUSDT", limit=1000).json()
         updates = await collect(ws, lambda m: len(m) >= 3, timeout=6)
     assert all(u["e"] == "depthUpdate" and u["s"] == "BTCUSDT" for u in updates)
-    for prev, cur in zip(updates, updates[1:], strict=False):
+    for prev, cur in itertools.pairwise(updates):
         assert cur["U"] == prev["u"] + 1
     relevant = [u for u in updates if u["u"] > snapshot["lastUpdateId"]]
     assert relevant and relevant[0]["U"] <= snapshot["lastUpdateId"] + 1
