@@ -208,6 +208,25 @@ def setup(app: web.Application, state: SandboxState) -> None:
             return _error("clientOrderId is required")
         return _json(state.orders.lookup(cid))
 
+    async def request_log(request: web.Request):
+        # Read-only: the REST requests that arrived in [since_ms, until_ms), optionally only
+        # paths starting with `prefix`, as [arrival_ms, method, path, status] (oldest first).
+        try:
+            since = int(request.query.get("since_ms", 0))
+            until = int(request.query.get("until_ms", 2**62))
+        except ValueError:
+            return _error("since_ms and until_ms must be integers (ms)")
+        prefix = request.query.get("prefix", "")
+        entries = list(state.request_log)
+        return _json(
+            {
+                "oldest_ms": entries[0][0] if entries else None,
+                "requests": [
+                    list(e) for e in entries if since <= e[0] < until and e[2].startswith(prefix)
+                ],
+            }
+        )
+
     async def get_config(request: web.Request):
         return _json(state.config.to_dict())
 
@@ -241,6 +260,7 @@ def setup(app: web.Application, state: SandboxState) -> None:
     r.add_post("/sandbox/v1/clock", loopback_only(set_clock))
     r.add_post("/sandbox/v1/price", loopback_only(set_price))
     r.add_get("/sandbox/v1/orders", loopback_only(orders_by_client_id))
+    r.add_get("/sandbox/v1/requests", loopback_only(request_log))
     r.add_get("/sandbox/v1/config", loopback_only(get_config))
     r.add_post("/sandbox/v1/config", loopback_only(set_config))
     r.add_post("/sandbox/v1/reset", loopback_only(reset))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -240,6 +241,12 @@ class Endpoint:
         self.zero_weight_on_success = zero_weight_on_success
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
+        arrived_ms = int(time.time() * 1000)
+        response = await self._respond(request)
+        self.state.request_log.append((arrived_ms, request.method, request.path, response.status))
+        return response
+
+    async def _respond(self, request: web.Request) -> web.StreamResponse:
         state = self.state
         fault = None
         if state.faults.http_active:

@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,8 @@ from .limits import RateLimiter
 from .prices import PriceEngine
 
 log = logging.getLogger("sandbox.state")
+
+REQUEST_LOG_SIZE = 200_000
 
 
 class OrderRegistry:
@@ -63,6 +66,9 @@ class SandboxState:
         self.limits = RateLimiter(config)
         self.orders = OrderRegistry()
         self.bus = EventBus()
+        # (arrival ms, method, path, HTTP status) of the latest REST requests, oldest first:
+        # read-only evidence for GET /sandbox/v1/requests (e.g. "nothing arrived during a ban").
+        self.request_log: deque[tuple[int, str, str, int]] = deque(maxlen=REQUEST_LOG_SIZE)
         # Set by the spot module; futures modules may add their own entries here.
         self.engines: dict[str, Any] = {}
         self._persisters: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] = {}
