@@ -410,3 +410,16 @@ def test_a_deleted_connection_is_404_for_its_owner_too(api):
     for method, url, body in API_ENDPOINTS:
         response = getattr(api, method)(url.format(pk=pk), body, format="json")
         assert response.status_code == 404, (method, url)
+
+
+def test_replacing_keys_needs_a_recent_reauthentication_renaming_does_not(user):
+    connection = ConnectionFactory(owner=user)
+    client = jwt_client(user)  # not re-authenticated
+    url = f"/api/connections/{connection.pk}/"
+    refused = client.patch(url, {"api_key": KEY, "secret": "b" * 64}, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "reauth_required"
+    refused = client.patch(url, {"environment": "mainnet"}, format="json")
+    assert refused.status_code == 403
+    assert client.patch(url, {"label": "new name"}, format="json").json()["label"] == "new name"
+    connection.refresh_from_db()
+    assert connection.environment == "sandbox" and connection.key_last4 != KEY[-4:]

@@ -38,9 +38,7 @@ def test_demo_keys_report_balances_and_futures(page, live_app, sandbox):
     report = page.locator("#test [data-testid=test-report]")
     assert report.get_attribute("data-status") == "ok"
     assert report.locator("[data-check=authentication][data-status=pass]").is_visible()
-    assert page.locator("[data-testid=masked-key]").inner_text().startswith(
-        connection.masked_key
-    )
+    assert page.locator("[data-testid=masked-key]").inner_text().startswith(connection.masked_key)
     assert page.locator("[data-testid=balance-table] tr[data-asset=USDT]").is_visible()
     assert "USDT" in page.locator("[data-testid=balance-total]").inner_text()
 

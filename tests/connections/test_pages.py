@@ -153,3 +153,27 @@ def test_delete_erases_the_keys_and_hides_the_connection(client, user, keys):
     assert connection.api_key_encrypted == "" and connection.secret_encrypted == ""
     assert 'data-testid="no-connections"' in client.get("/connections/").content.decode()
     assert client.get(f"/connections/{connection.pk}/").status_code == 404
+
+
+def test_edit_page_replaces_the_secret_and_resets_the_results(reauthenticated_client, keys):
+    from exchanges.services.connection_test import connection_test_spot
+    from exchanges.services.connections import connection_create
+
+    pair, other = keys(), keys()
+    user = reauthenticated_client.user
+    connection = connection_create(
+        user=user, label="edit me", environment="sandbox", key_type="HMAC",
+        api_key=pair["apiKey"], secret=other["secretKey"],
+    )  # fmt: skip
+    assert connection_test_spot(user=user, connection=connection).last_test_ok is False
+    page = reauthenticated_client.get(f"/connections/{connection.pk}/edit/").content.decode()
+    assert other["secretKey"] not in page and pair["apiKey"] not in page
+    response = reauthenticated_client.post(
+        f"/connections/{connection.pk}/edit/",
+        {"label": "edited", "environment": "sandbox", "key_type": "HMAC", "api_key": "",
+         "secret": pair["secretKey"]},
+    )  # fmt: skip
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.label == "edited" and connection.test_status == "untested"
+    assert connection_test_spot(user=user, connection=connection).last_test_ok is True
