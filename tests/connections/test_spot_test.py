@@ -162,3 +162,11 @@ def test_exchange_down_5xx_is_explained(api, keys, exchange_clean):
     connectivity = checks(connect(api, pair)["last_test_report"])["connectivity"]
     assert connectivity["category"] == "exchange_unavailable"
     assert connectivity["title"] == "The exchange is unavailable"
+
+
+def test_ip_not_whitelisted_is_among_the_explained_causes(api, keys):
+    pair = keys(permissions={"ip_restricted": True, "allowed_ips": ["203.0.113.7"]})
+    auth = checks(connect(api, pair)["last_test_report"])["authentication"]
+    assert auth["status"] == "fail" and auth["code"] == -2015
+    assert "IP address is not whitelisted" in auth["message"]
+    assert "IP restriction" in auth["action"]
