@@ -228,7 +228,7 @@ def connection_test_futures(
         ).update(futures_tested_at=now, futures_test_ok=report["ok"], futures_test_report=report)
         audit_record(
             user=user,
-            action="connection.futures_tested",
+            action="futures.tested",
             request=request,
             connection_id=connection.pk,
             environment=connection.environment,
@@ -271,7 +271,7 @@ def connection_enable_futures(
         locked.save(update_fields=["futures_enabled", "updated_at"])
         audit_record(
             user=user,
-            action="connection.futures_enabled",
+            action="futures.enabled",
             request=request,
             connection_id=locked.pk,
             environment=locked.environment,
@@ -306,7 +306,7 @@ def connection_disable_futures(
         locked.save(update_fields=["futures_enabled", "updated_at"])
         audit_record(
             user=user,
-            action="connection.futures_disabled",
+            action="futures.disabled",
             request=request,
             connection_id=locked.pk,
             environment=locked.environment,
