@@ -150,6 +150,15 @@ def _order_event(order: Order) -> dict[str, Any]:
     }
 
 
+def _publish(*, user_id: int, event_type: str, data: dict[str, Any]) -> None:
+    """Push an event after commit, like events.publish, but never let a failing push (Redis or
+    the channel layer down) break the order flow: the row is the truth, the push a courtesy."""
+    transaction.on_commit(
+        lambda: events.publish_now(user_id=user_id, event_type=event_type, data=data),
+        robust=True,
+    )
+
+
 def _from_ms(ms: int | None) -> datetime:
     if not ms:
         return timezone.now()
@@ -836,9 +845,7 @@ def _mark_unknown(*, order_id: int, reason: str) -> None:
         )
         if updated:
             order = Order.objects.get(pk=order_id)
-            events.publish(
-                user_id=order.owner_id, event_type="order.update", data=_order_event(order)
-            )
+            _publish(user_id=order.owner_id, event_type="order.update", data=_order_event(order))
             transaction.on_commit(
                 lambda: order_reconcile.apply_async(
                     (order_id,), countdown=settings.ORDER_RECONCILE_FIRST_DELAY
@@ -967,11 +974,9 @@ def _apply_state(
         if changed:
             order.save(update_fields=[*changed, "updated_at"])
         if changed - {"last_checked_at", "check_attempts", "exchange_updated_ms"} or new_fills:
-            events.publish(
-                user_id=order.owner_id, event_type="order.update", data=_order_event(order)
-            )
+            _publish(user_id=order.owner_id, event_type="order.update", data=_order_event(order))
         for item in new_fills:
-            events.publish(
+            _publish(
                 user_id=order.owner_id,
                 event_type="order.fill",
                 data={

@@ -105,3 +105,18 @@ def orders_url(connection, suffix: str = "") -> str:
 
 def futures_url(connection, suffix: str) -> str:
     return f"/api/connections/{connection.pk}/futures/{suffix}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the browser tests of this directory last: Playwright keeps an event loop in the test
+    thread, after which on-commit pushes (async_to_sync) in this thread cannot run."""
+    here = [i for i in items if "tests/orders/" in str(i.fspath)]
+    browser = [i for i in here if i.get_closest_marker("browser")]
+    if browser:
+        rest = [i for i in items if i not in browser]
+        last_here = (
+            max(rest.index(i) for i in here if i not in browser)
+            if len(here) > len(browser)
+            else len(rest) - 1
+        )
+        items[:] = rest[: last_here + 1] + browser + rest[last_here + 1 :]
