@@ -311,6 +311,8 @@ STREAMS_LEASE_TTL = env.float("STREAMS_LEASE_TTL", default=15.0)
 STREAMS_POLL_INTERVAL = env.float("STREAMS_POLL_INTERVAL", default=3.0)
 # Reconnect a stream that answers pings but stays silent this long (None: library default).
 STREAMS_SILENCE_TIMEOUT = env.float("STREAMS_SILENCE_TIMEOUT", default=60.0)
+# ...and one whose application-level ping (spot WebSocket API) is not answered within this.
+STREAMS_PROBE_TIMEOUT = env.float("STREAMS_PROBE_TIMEOUT", default=10.0)
 STREAMS_BACKOFF_MAX = env.float("STREAMS_BACKOFF_MAX", default=30.0)
 STREAMS_SYNC_WORKERS = env.int("STREAMS_SYNC_WORKERS", default=8)
 STREAMS_RECONCILE_CONCURRENCY = env.int("STREAMS_RECONCILE_CONCURRENCY", default=4)

@@ -298,7 +298,7 @@ def futures_balances_publish(connection_id: int) -> None:
             "balances": [
                 {
                     "asset": b.asset,
-                    "wallet_balance": b.wallet_balance,
+                    "wallet_balance": b.balance,
                     "cross_wallet_balance": b.cross_wallet_balance,
                     "available_balance": b.available_balance,
                 }
@@ -338,7 +338,7 @@ def stream_reconcile(*, connection_id: int, kind: str, initial: bool) -> None:
             balances = [
                 {
                     "asset": b.asset,
-                    "wallet_balance": b.wallet_balance,
+                    "wallet_balance": b.balance,
                     "cross_wallet_balance": b.cross_wallet_balance,
                     "available_balance": b.available_balance,
                 }

@@ -57,6 +57,7 @@ class StreamsRuntime:
         self.lease_ttl = lease_ttl or settings.STREAMS_LEASE_TTL
         self.poll_interval = poll_interval or settings.STREAMS_POLL_INTERVAL
         self.silence_timeout = settings.STREAMS_SILENCE_TIMEOUT
+        self.probe_timeout = settings.STREAMS_PROBE_TIMEOUT
         self.backoff_max = settings.STREAMS_BACKOFF_MAX
         self.proxy = settings.BINANCE_HTTPS_PROXY or None
         self.executor = ThreadPoolExecutor(
@@ -69,6 +70,7 @@ class StreamsRuntime:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._flush: asyncio.Task[None] | None = None
         self.redis: aioredis.Redis | None = None
         self.leases: LeaseManager | None = None
         self.started_at = time.time()
@@ -213,7 +215,9 @@ class StreamsRuntime:
                 elif self.market is not None:
                     await self.market.lease_lost(name)
                 self.leases.forget(name)
-            await self._flush_activity()
+            # Never let a slow database delay the next renewal.
+            if self._flush is None or self._flush.done():
+                self._flush = asyncio.create_task(self._flush_activity())
 
     async def _flush_activity(self) -> None:
         from exchanges.services import live

@@ -61,7 +61,11 @@ class UserStream:
             raise LookupError(f"connection {self.spec.connection_id} is gone")
         urls, credentials, recv_window = built
         options = StreamOptions(
-            silence_timeout=self.runtime.silence_timeout,
+            # Spot answers an application-level ping, so a mute connection is found; futures
+            # user data is legitimately silent for hours, so there only websocket pings count
+            # (and the listenKey keepalive notices a dead key).
+            silence_timeout=self.runtime.silence_timeout if self.spec.kind == "spot" else None,
+            probe_timeout=self.runtime.probe_timeout,
             backoff_max=self.runtime.backoff_max,
             proxy=self.runtime.proxy,
         )

@@ -26,8 +26,11 @@ LEASE_TTL = "2"
 STREAMS_ENV = {
     "STREAMS_LEASE_TTL": LEASE_TTL,
     "STREAMS_POLL_INTERVAL": "0.3",
-    "STREAMS_SILENCE_TIMEOUT": "3",
+    "STREAMS_SILENCE_TIMEOUT": "2",
+    "STREAMS_PROBE_TIMEOUT": "1.5",
     "STREAMS_BACKOFF_MAX": "1",
+    # The test PostgreSQL is shared by many processes: keep run_streams' connections few.
+    "STREAMS_SYNC_WORKERS": "2",
     "LISTEN_KEY_KEEPALIVE_SECONDS": "1",
     "LISTEN_KEY_CLOSE_STALE_SECONDS": "2",
 }
@@ -92,6 +95,8 @@ def run_streams(live_env, tmp_path):
     yield start
     for proc in started:
         proc.stop()
+        # Shown by pytest only when the test failed.
+        print(f"--- run_streams {proc.holder} ---\n{proc.output()}")
 
 
 @pytest.fixture(scope="session")
@@ -209,6 +214,48 @@ def stream_status(connection, kind: str = "spot") -> str | None:
     return state.status if state else None
 
 
+def place_resting_buy(user, connection, sandbox, *, market="spot", symbol="BTCUSDT"):
+    """A limit buy under the market (20 % spot, 3 % futures: its price band is narrower); it
+    rests until the test moves the price under it (``sandbox.set_price(symbol, limit * 0.9)``)."""
+    from decimal import Decimal
+
+    from exchanges.services.orders import order_place
+
+    path = "/api/v3/ticker/price" if market == "spot" else "/fapi/v1/ticker/price"
+    price = Decimal(sandbox.get(path, symbol=symbol).json()["price"])
+    factor = Decimal("0.8") if market == "spot" else Decimal("0.97")
+    limit = (price * factor).quantize(Decimal("0.1"))
+    result = order_place(
+        user=user,
+        connection=connection,
+        market=market,
+        symbol=symbol,
+        side="BUY",
+        order_type="LIMIT",
+        quantity="0.01",
+        price=str(limit),
+        time_in_force="GTC",
+    )
+    assert result.order.status == "NEW", result.order.reject_reason
+    return result.order, limit
+
+
+def filled(order):
+    """Predicate: the order.update that reports `order` FILLED."""
+    return lambda m: (
+        m.get("type") == "order.update"
+        and m["data"]["client_order_id"] == order.client_order_id
+        and m["data"]["status"] == "FILLED"
+    )
+
+
+def fill_of(order):
+    """Predicate: the fill event of `order` (the orders service names it order.fill)."""
+    return lambda m: m.get("type") in ("fill", "order.fill") and m["data"].get("symbol") == (
+        order.symbol
+    )
+
+
 class LiveSocket:
     """A websocket client of /ws/live/ on the live daphne, read from a background thread-free
     asyncio loop owned by this object (tests stay synchronous)."""
@@ -260,6 +307,8 @@ class LiveSocket:
         return out
 
     def close(self) -> None:
+        if self.loop.is_closed():
+            return
         with contextlib.suppress(Exception):
             self.loop.run_until_complete(self.ws.close())
         self.loop.close()

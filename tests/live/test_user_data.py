@@ -7,30 +7,9 @@ from decimal import Decimal
 import pytest
 
 from exchanges.models import Order
-from tests.live.conftest import make_trader, stream_status, wait_for
+from tests.live.conftest import make_trader, place_resting_buy, stream_status, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def place_resting_buy(user, connection, sandbox, symbol="BTCUSDT"):
-    """A limit buy well under the market, so it rests until the test moves the price."""
-    from exchanges.services.orders import order_place
-
-    price = Decimal(sandbox.get("/api/v3/ticker/price", symbol=symbol).json()["price"])
-    limit = (price * Decimal("0.8")).quantize(Decimal("0.01"))
-    result = order_place(
-        user=user,
-        connection=connection,
-        market="spot",
-        symbol=symbol,
-        side="BUY",
-        order_type="LIMIT",
-        quantity="0.01",
-        price=str(limit),
-        time_in_force="GTC",
-    )
-    assert result.order.status == "NEW", result.order.reject_reason
-    return result.order, limit
 
 
 def btc_free(message) -> str | None:
@@ -49,7 +28,7 @@ def test_a_fill_on_the_exchange_reaches_the_browser(sandbox, live_app, run_strea
     assert hello["type"] == "hello"
 
     order, limit = place_resting_buy(user, connection, sandbox)
-    sandbox.set_price("BTCUSDT", limit - 1)
+    sandbox.set_price("BTCUSDT", limit * Decimal("0.9"))
 
     update = sock.wait_for(
         lambda m: m["type"] == "order.update" and m["data"]["status"] == "FILLED"
