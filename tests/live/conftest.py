@@ -96,7 +96,7 @@ def run_streams(live_env, tmp_path):
     for proc in started:
         proc.stop()
         # Shown by pytest only when the test failed.
-        print(f"--- run_streams {proc.holder} ---\n{proc.output()}")
+        sys.stderr.write(f"--- run_streams {proc.holder} ---\n{proc.output()}\n")
 
 
 @pytest.fixture(scope="session")
@@ -251,8 +251,8 @@ def filled(order):
 
 def fill_of(order):
     """Predicate: the fill event of `order` (the orders service names it order.fill)."""
-    return lambda m: m.get("type") in ("fill", "order.fill") and m["data"].get("symbol") == (
-        order.symbol
+    return lambda m: (
+        m.get("type") in ("fill", "order.fill") and m["data"].get("symbol") == (order.symbol)
     )
 
 

@@ -46,9 +46,7 @@ def test_a_gap_that_cannot_be_replayed_asks_for_a_resync(live_app, live_socket):
     assert message["seq"] == hello["seq"]
 
 
-def test_a_user_never_receives_another_users_events(
-    sandbox, live_app, run_streams, live_socket
-):
+def test_a_user_never_receives_another_users_events(sandbox, live_app, run_streams, live_socket):
     alice, alice_connection, _ = make_trader(sandbox)
     bob, _, _ = make_trader(sandbox)
     run_streams()
@@ -112,7 +110,7 @@ def test_a_script_that_does_not_authenticate_is_closed(live_app, live_socket):
     assert closed.value.rcvd.code == 4401
 
 
-# -- market data ------------------------------------------------------------------------------------
+# -- market data ---------------------------------------------------------------------------------
 
 
 def test_market_data_is_fanned_out_to_subscribed_pages(live_app, run_streams, live_socket):

@@ -60,7 +60,7 @@ def test_listen_key_keepalive_extends_the_key(
 ):
     sandbox = sandbox_clean
     sandbox.configure(listen_key_ttl=3)
-    user, connection, _ = make_trader(sandbox, futures=True)
+    _, connection, _ = make_trader(sandbox, futures=True)
     run_streams()
     up(connection, "usdm")
     first = state(connection, "usdm")
