@@ -101,3 +101,11 @@ urlpatterns += [
     ),
     _path("kill-switch", _orders.KillSwitchView.as_view(), name="api-kill-switch"),
 ]
+
+# --- live (issue 7) -------------------------------------------------------------------------------
+from exchanges.api import streams as _streams  # noqa: E402
+
+urlpatterns += [
+    _path("streams/status", _streams.StreamStatusView.as_view(), name="api-streams-status"),
+    _path("market/klines", _streams.KlinesView.as_view(), name="api-market-klines"),
+]

@@ -383,3 +383,38 @@ def _reconcile_order(order: Order) -> None:
     except Exception:
         # One unreadable order must not keep the balances from being reconciled.
         logger.warning("reconcile: refreshing order %s failed", order.pk, exc_info=True)
+
+
+# -- market data over REST (the chart's history) --------------------------------------------------
+
+KLINE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w")
+
+
+def market_klines(*, environment: str, symbol: str, interval: str, limit: int) -> list[dict]:
+    """Spot candles for the chart (public data, no key): oldest first."""
+    from exchanges.binance import BinanceError, ErrorCategory
+    from exchanges.clients import client_for
+    from exchanges.services.explanations import exchange_error
+    from klineo.exceptions import ApplicationError
+
+    try:
+        with client_for(environment=environment) as client:
+            rows = client.spot.klines(symbol, interval, limit=limit)
+    except BinanceError as exc:
+        if exc.category is ErrorCategory.INVALID_SYMBOL:
+            message = f"{symbol} is not listed in this environment."
+            raise ApplicationError(message, code="invalid", fields={"symbol": [message]}) from exc
+        raise exchange_error(exc, environment=environment) from exc
+    # Decimal values go out as strings (JSON numbers would turn them into floats).
+    return [
+        {
+            "open_time": k.open_time,
+            "open": format(k.open, "f"),
+            "high": format(k.high, "f"),
+            "low": format(k.low, "f"),
+            "close": format(k.close, "f"),
+            "volume": format(k.volume, "f"),
+            "close_time": k.close_time,
+        }
+        for k in rows
+    ]
