@@ -26,3 +26,13 @@ async def async_db_cleanup():
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last. Playwright's sync API keeps an event loop running in the main
+    thread while the session-wide browser is open, and async tests cannot start their own loop
+    while it runs; a single chromium for the whole session is worth keeping."""
+    uses_browser = [item for item in items if "browser" in getattr(item, "fixturenames", ())]
+    if uses_browser:
+        chosen = set(map(id, uses_browser))
+        items[:] = [item for item in items if id(item) not in chosen] + uses_browser
