@@ -74,6 +74,8 @@ def order_history(request, pk: int):
     if market not in OrderMarket.values:
         market = ""
     symbol = (request.GET.get("symbol") or "").strip().upper()[:20]
+    if not (symbol.isascii() and symbol.isalnum()):
+        symbol = ""
     orders = order_list(
         user=request.user,
         connection=connection,

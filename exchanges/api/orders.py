@@ -137,11 +137,16 @@ class OrdersView(_PlaceView, GenericAPIView):
             raise ApplicationError(
                 "Unknown market.", code="invalid", fields={"market": ["spot or usdm."]}
             )
+        symbol = (request.query_params.get("symbol") or "").strip()
+        if symbol and (not symbol.isascii() or not symbol.isalnum() or len(symbol) > 20):
+            raise ApplicationError(
+                "Unknown symbol.", code="invalid", fields={"symbol": ["A symbol such as BTCUSDT."]}
+            )
         orders = order_list(
             user=request.user,
             connection=connection,
             status=status_filter,
-            symbol=(request.query_params.get("symbol") or "").strip()[:20] or None,
+            symbol=symbol or None,
             market=market,
         )
         page = self.paginate_queryset(orders)

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -150,12 +151,23 @@ def _order_event(order: Order) -> dict[str, Any]:
     }
 
 
+# Pushes leave the request thread: one background thread per process keeps their order and
+# takes the Redis + channel-layer round trips (~ms each) off the order's latency.
+_publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="order-events")
+
+
+def _publish_safely(user_id: int, event_type: str, data: dict[str, Any]) -> None:
+    try:
+        events.publish_now(user_id=user_id, event_type=event_type, data=data)
+    except Exception:  # a push is a courtesy; the row is the truth
+        logger.warning("could not push %s to user %s", event_type, user_id, exc_info=True)
+
+
 def _publish(*, user_id: int, event_type: str, data: dict[str, Any]) -> None:
-    """Push an event after commit, like events.publish, but never let a failing push (Redis or
-    the channel layer down) break the order flow: the row is the truth, the push a courtesy."""
+    """Push an event after commit (like events.publish), from the publisher thread, so a slow or
+    failing push (Redis or the channel layer down) never delays or breaks the order flow."""
     transaction.on_commit(
-        lambda: events.publish_now(user_id=user_id, event_type=event_type, data=data),
-        robust=True,
+        lambda: _publisher.submit(_publish_safely, user_id, event_type, data), robust=True
     )
 
 
@@ -307,7 +319,7 @@ def order_request_build(
     ApplicationError(code="invalid") naming every bad field."""
     fields: dict[str, list[str]] = {}
     symbol = str(symbol or "").strip().upper()
-    if not symbol or not symbol.isalnum() or len(symbol) > 20:
+    if not symbol or not (symbol.isascii() and symbol.isalnum()) or len(symbol) > 20:
         fields["symbol"] = ["Enter a symbol such as BTCUSDT."]
     side = str(side or "").strip().upper()
     if side not in ("BUY", "SELL"):
@@ -682,8 +694,7 @@ def _create_and_submit(
     )
     if isinstance(order, PlaceResult):
         return order
-    _submit(client=client, order=order)
-    order.refresh_from_db()
+    order = _submit(client=client, order=order) or Order.objects.get(pk=order.pk)
     if order.status in OPEN_ORDER_STATUSES and _kill_switch_on(user):
         # The kill switch was turned on while this order was in flight: take it back out.
         try:
@@ -768,7 +779,7 @@ def _create_pending(
     return order
 
 
-def _submit(*, client: BinanceClient, order: Order) -> None:
+def _submit(*, client: BinanceClient, order: Order) -> Order | None:
     """Send a committed PENDING order once and record what is known about the outcome."""
     try:
         if order.market == OrderMarket.SPOT:
@@ -800,8 +811,8 @@ def _submit(*, client: BinanceClient, order: Order) -> None:
             )
     except BinanceError as exc:
         _record_send_failure(order=order, exc=exc)
-        return
-    _apply_placed(order=order, placed=placed)
+        return None
+    return _apply_placed(order=order, placed=placed)
 
 
 def _record_send_failure(*, order: Order, exc: BinanceError) -> None:
@@ -1025,13 +1036,12 @@ def _record_fills(order: Order, fills: Iterable[FillData]) -> list[Fill]:
     return rows
 
 
-def _apply_placed(*, order: Order, placed: Any) -> None:
+def _apply_placed(*, order: Order, placed: Any) -> Order | None:
     if isinstance(placed, SpotOrder):
-        _apply_spot_order(order_id=order.pk, data=placed)
-    elif isinstance(placed, FuturesAlgoOrder):
-        _apply_algo_order(order_id=order.pk, data=placed)
-    else:
-        _apply_futures_order(order_id=order.pk, data=placed)
+        return _apply_spot_order(order_id=order.pk, data=placed)
+    if isinstance(placed, FuturesAlgoOrder):
+        return _apply_algo_order(order_id=order.pk, data=placed)
+    return _apply_futures_order(order_id=order.pk, data=placed)
 
 
 def _apply_spot_order(*, order_id: int, data: SpotOrder, checked: bool = False) -> Order | None:
@@ -1449,7 +1459,7 @@ def orders_cancel_symbol(
     """Cancel every open order of `symbol` on the exchange (including ones KLINEO did not place
     and, on futures, conditional algo orders) and bring the matching rows up to date."""
     symbol = str(symbol or "").strip().upper()
-    if not symbol or not symbol.isalnum():
+    if not symbol or not (symbol.isascii() and symbol.isalnum()):
         raise ApplicationError(
             "Give the symbol whose orders to cancel.",
             code="invalid",
@@ -1706,7 +1716,7 @@ def order_place_oco(
     if side not in ("BUY", "SELL"):
         fields["side"] = ["Must be BUY or SELL."]
     symbol = str(symbol or "").strip().upper()
-    if not symbol.isalnum() or len(symbol) > 20:
+    if not (symbol.isascii() and symbol.isalnum()) or len(symbol) > 20:
         fields["symbol"] = ["Enter a symbol such as BTCUSDT."]
     qty = _dec(quantity, "quantity", fields)
     px = _dec(price, "price", fields)
@@ -1816,7 +1826,7 @@ def symbol_rules(*, connection: ExchangeConnection, market: str, symbol: Any) ->
     """The symbol's filters in plain terms, plus what can be traded right now: spot "sellable"
     (free base rounded down to the step, flagged dust) and the free quote balance."""
     symbol = str(symbol or "").strip().upper()
-    if not symbol.isalnum() or len(symbol) > 20:
+    if not (symbol.isascii() and symbol.isalnum()) or len(symbol) > 20:
         raise ApplicationError("Unknown symbol.", code="invalid", fields={"symbol": ["Invalid."]})
     if market == OrderMarket.USDM and not connection.futures_enabled:
         _require_may_trade_futures(connection)
@@ -1900,7 +1910,7 @@ def futures_set_leverage(
     _require_may_trade_futures(connection)
     symbol = str(symbol or "").strip().upper()
     fields: dict[str, list[str]] = {}
-    if not symbol.isalnum() or len(symbol) > 20:
+    if not (symbol.isascii() and symbol.isalnum()) or len(symbol) > 20:
         fields["symbol"] = ["Enter a symbol such as BTCUSDT."]
     if isinstance(leverage, bool) or not isinstance(leverage, int | str):
         fields["leverage"] = ["Must be a whole number from 1 to 125."]
@@ -1946,7 +1956,7 @@ def futures_set_margin_type(
     if margin == "CROSS":
         margin = "CROSSED"
     fields: dict[str, list[str]] = {}
-    if not symbol.isalnum() or len(symbol) > 20:
+    if not (symbol.isascii() and symbol.isalnum()) or len(symbol) > 20:
         fields["symbol"] = ["Enter a symbol such as BTCUSDT."]
     if margin not in ("ISOLATED", "CROSSED"):
         fields["margin_type"] = ["Must be ISOLATED or CROSSED."]
@@ -2012,7 +2022,7 @@ def futures_position_close(
     _require_may_trade_futures(connection)
     symbol = str(symbol or "").strip().upper()
     wanted = str(position_side or "").strip().upper()
-    if not symbol.isalnum() or len(symbol) > 20:
+    if not (symbol.isascii() and symbol.isalnum()) or len(symbol) > 20:
         raise _fail({"symbol": ["Enter a symbol such as BTCUSDT."]})
     if wanted not in ("", "BOTH", "LONG", "SHORT"):
         raise _fail({"position_side": ["Must be LONG or SHORT (hedge mode) or empty."]})

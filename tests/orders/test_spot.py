@@ -217,3 +217,27 @@ def test_other_users_objects_are_404(api, connection, market, sandbox):
     assert other.get(f"/api/connections/{connection.pk}/symbols/BTCUSDT/rules").status_code == 404
     assert other.post(orders_url(connection, "/test"), {}, format="json").status_code == 404
     assert Order.objects.get(pk=order_id).status == "NEW"
+
+
+def test_order_pages_render_and_hide_other_users_objects(client, user, connection, market):
+    from exchanges.services.orders import order_place
+
+    order = order_place(user=user, connection=connection, market="spot", symbol="BTCUSDT",
+                        side="BUY", order_type="MARKET", quantity="0.001").order  # fmt: skip
+    client.force_login(user)
+    for url in (
+        "/orders/",
+        f"/connections/{connection.pk}/trade/",
+        f"/connections/{connection.pk}/futures/trade/",
+        f"/connections/{connection.pk}/orders/?symbol=%00&status=x",
+        f"/connections/{connection.pk}/orders/{order.pk}/",
+    ):
+        assert client.get(url).status_code == 200, url
+    client.force_login(UserFactory())
+    for url in (
+        f"/connections/{connection.pk}/trade/",
+        f"/connections/{connection.pk}/futures/trade/",
+        f"/connections/{connection.pk}/orders/",
+        f"/connections/{connection.pk}/orders/{order.pk}/",
+    ):
+        assert client.get(url).status_code == 404, url
