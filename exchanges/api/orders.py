@@ -153,6 +153,7 @@ class OrdersView(_PlaceView, GenericAPIView):
         return self.get_paginated_response(OrderSerializer(page, many=True).data)
 
     @extend_schema(
+        operation_id="orders_cancel_all",
         summary="Cancel all open orders on a symbol",
         parameters=[
             OpenApiParameter("symbol", str, required=True),
@@ -286,7 +287,9 @@ class OrderDetailView(APIView):
             order = order_services.order_refresh(order=order)
         return Response(OrderDetailSerializer(order).data)
 
-    @extend_schema(summary="Cancel an open order", responses=OrderSerializer)
+    @extend_schema(
+        operation_id="order_cancel", summary="Cancel an open order", responses=OrderSerializer
+    )
     def delete(self, request, connection_id: int, order_id: int):
         connection = _connection(request, connection_id)
         order = order_get(user=request.user, connection=connection, pk=order_id)
