@@ -13,7 +13,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
 
-run: $(STAMP)
+# Browser libraries (the chart) from package-lock.json; node_modules is never committed.
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
+
+run: $(STAMP) $(NODE_STAMP)
 	@$(PY) -m klineo.dev env
 	@set -e; eval "$$($(PY) -m klineo.dev procfile)"; export REDIS_URL; \
 	  $(PY) manage.py migrate --noinput; \
@@ -41,7 +47,7 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: $(STAMP) chromium check-services lint
+test: $(STAMP) $(NODE_STAMP) chromium check-services lint
 	KLINEO_TESTING=1 $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
