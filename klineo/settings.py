@@ -314,7 +314,7 @@ STREAMS_SILENCE_TIMEOUT = env.float("STREAMS_SILENCE_TIMEOUT", default=60.0)
 # ...and one whose application-level ping (spot WebSocket API) is not answered within this.
 STREAMS_PROBE_TIMEOUT = env.float("STREAMS_PROBE_TIMEOUT", default=10.0)
 STREAMS_BACKOFF_MAX = env.float("STREAMS_BACKOFF_MAX", default=30.0)
-STREAMS_SYNC_WORKERS = env.int("STREAMS_SYNC_WORKERS", default=8)
+STREAMS_SYNC_WORKERS = env.int("STREAMS_SYNC_WORKERS", default=4)
 STREAMS_RECONCILE_CONCURRENCY = env.int("STREAMS_RECONCILE_CONCURRENCY", default=4)
 # Market data for pages that do not name an environment (a user without connections).
 MARKET_DATA_ENVIRONMENT = env.str(

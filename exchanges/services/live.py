@@ -60,16 +60,26 @@ def desired_streams() -> list[StreamSpec]:
     return specs
 
 
-def stream_client_parts(connection_id: int) -> tuple[EnvironmentUrls, Credentials, int] | None:
+def stream_client_parts(
+    connection_id: int, kind: str
+) -> tuple[EnvironmentUrls, Credentials, int, str | None] | None:
+    """What a stream needs to connect, and the status its previous holder left (None: the
+    stream never ran; "stopped": it was stopped cleanly)."""
     connection = ExchangeConnection.objects.filter(
         pk=connection_id, deleted_at__isnull=True
     ).first()
     if connection is None:
         return None
+    previous = (
+        StreamState.objects.filter(connection_id=connection_id, kind=kind)
+        .values_list("status", flat=True)
+        .first()
+    )
     return (
         urls_for_environment(connection.environment),
         connection_credentials(connection),
         settings.BINANCE_RECV_WINDOW,
+        previous,
     )
 
 
@@ -311,9 +321,14 @@ def futures_balances_publish(connection_id: int) -> None:
 # -- reconciliation after every (re)connect ------------------------------------------------------
 
 
-def stream_reconcile(*, connection_id: int, kind: str, initial: bool) -> None:
+def stream_reconcile(*, connection_id: int, kind: str, full: bool) -> None:
     """Close the gap of a disconnection over REST: the orders KLINEO thinks are open (their
-    current state and trades), the balances and, for futures, the positions."""
+    current state and trades), then the balances and, for futures, the positions.
+
+    ``full=False`` (a stream starting fresh, e.g. after a deploy: nothing was being watched)
+    refreshes only the open orders, and the balances only when one of them changed, so that
+    starting a thousand streams does not spend the server's shared request weight (an
+    account snapshot costs 20 weight; the limit is 6,000 a minute per IP)."""
     connection = (
         ExchangeConnection.objects.filter(pk=connection_id, deleted_at__isnull=True)
         .select_related("owner")
@@ -325,8 +340,11 @@ def stream_reconcile(*, connection_id: int, kind: str, initial: bool) -> None:
     open_orders = Order.objects.filter(
         connection=connection, market=market, status__in=OPEN_ORDER_STATUSES
     ).select_related("connection")
+    changed = False
     for order in open_orders:
-        _reconcile_order(order)
+        changed |= _reconcile_order(order)
+    if not (full or changed):
+        return
     with client_for_connection(connection) as client:
         if market == OrderMarket.SPOT:
             account = client.spot.account()
@@ -377,12 +395,16 @@ def stream_reconcile(*, connection_id: int, kind: str, initial: bool) -> None:
         )
 
 
-def _reconcile_order(order: Order) -> None:
+def _reconcile_order(order: Order) -> bool:
+    """Refresh one order from the exchange; True when its status or filled amount changed."""
+    before = (order.status, order.executed_quantity)
     try:
-        _orders().order_refresh(order=order)
+        after = _orders().order_refresh(order=order)
     except Exception:
         # One unreadable order must not keep the balances from being reconciled.
         logger.warning("reconcile: refreshing order %s failed", order.pk, exc_info=True)
+        return True
+    return (after.status, after.executed_quantity) != before
 
 
 # -- market data over REST (the chart's history) --------------------------------------------------

@@ -233,7 +233,7 @@ class StreamsRuntime:
 
     # -- reconciliation -----------------------------------------------------------------------
 
-    async def reconcile(self, stream: UserStream, *, initial: bool) -> None:
+    async def reconcile(self, stream: UserStream, *, full: bool) -> None:
         from exchanges.services import live
 
         async with self._reconcile_slots:
@@ -242,7 +242,7 @@ class StreamsRuntime:
                     live.stream_reconcile,
                     connection_id=stream.spec.connection_id,
                     kind=stream.spec.kind,
-                    initial=initial,
+                    full=full,
                 )
             except Exception:
                 logger.warning(
@@ -260,7 +260,7 @@ class StreamsRuntime:
             await asyncio.sleep(delay)
             self._reconcile_later.discard(name)
             if self.streams.get(name) is stream:
-                await self.reconcile(stream, initial=False)
+                await self.reconcile(stream, full=True)
 
         asyncio.get_running_loop().create_task(later())
 

@@ -48,6 +48,7 @@ class UserStream:
         self.events = 0
         self._restarting = False
         self._reported: tuple[str, str] | None = None
+        self.takeover = False
 
     @property
     def status(self) -> str:
@@ -56,10 +57,15 @@ class UserStream:
     async def start(self) -> None:
         from exchanges.services import live
 
-        built = await self.runtime.run_sync(live.stream_client_parts, self.spec.connection_id)
+        built = await self.runtime.run_sync(
+            live.stream_client_parts, self.spec.connection_id, self.spec.kind
+        )
         if built is None:  # the connection vanished between the poll and now
             raise LookupError(f"connection {self.spec.connection_id} is gone")
-        urls, credentials, recv_window = built
+        urls, credentials, recv_window, previous = built
+        # A stream another process was holding when it died (or one that was reconnecting)
+        # may have missed anything: its first connection gets the full reconciliation.
+        self.takeover = previous not in (None, "stopped", "refused")
         options = StreamOptions(
             # Spot answers an application-level ping, so a mute connection is found; futures
             # user data is legitimately silent for hours, so there only websocket pings count
@@ -172,7 +178,7 @@ class UserStream:
     async def _on_reconnect(self, info: ReconnectInfo) -> None:
         # Awaited before any event of the new connection is delivered: whatever happened while
         # no connection was up is fetched over REST now, so nothing is lost.
-        await self.runtime.reconcile(self, initial=info.initial)
+        await self.runtime.reconcile(self, full=not info.initial or self.takeover)
 
     def snapshot(self) -> dict[str, Any]:
         return {
