@@ -151,6 +151,10 @@ class Market:
         self.mid = float(spec.start_price)
         self.update_id = 1_000_000 + rng.randrange(1_000_000)
         self.consumed: dict[tuple[str, Decimal], Decimal] = {}
+        # side -> (price, grid) of the first level that still had liquidity when last
+        # walked. Liquidity only shrinks until `consumed` is cleared, so every level before
+        # it stays empty: walks start there instead of stepping over the taken levels again.
+        self._first_level: dict[str, tuple[Decimal, Decimal]] = {}
         self._qty_cache: dict[Decimal, Decimal] = {}
         self.trades: deque[PublicTrade] = deque(maxlen=20000)
         self.next_trade_id = 100_000 + rng.randrange(100_000)
@@ -167,6 +171,7 @@ class Market:
         return _to_dec(x, tick)
 
     def _rebuild_top(self) -> None:
+        self._first_level.clear()
         tick = self.spec.tick_size
         half = self.spec.spread_ticks * tick / 2
         mid = Decimal(repr(self.mid))
@@ -224,23 +229,39 @@ class Market:
         """Yield (price, available qty) from the best level outwards. side: 'asks' or 'bids'."""
         level_step = self.spec.tick_size * self.spec.level_ticks
         consumed = self.consumed
+        hint = self._first_level.get(side) if consumed else None
+        first = True
         # The best level sits at the touch; deeper levels lie on a fixed grid so that a small
         # move of the mid changes only a few levels (realistic depth diffs).
         if side == "asks":
-            price = self.ask_price
-            grid = (price / level_step).to_integral_value(rounding=ROUND_FLOOR) * level_step
+            if hint is not None:
+                price, grid = hint
+            else:
+                price = self.ask_price
+                grid = (price / level_step).to_integral_value(rounding=ROUND_FLOOR) * level_step
             while True:
                 qty = self._level_qty(price) - consumed.get(("asks", price), ZERO)
                 if qty > 0:
+                    if first:
+                        first = False
+                        if consumed:
+                            self._first_level["asks"] = (price, grid)
                     yield price, qty
                 grid += level_step
                 price = grid
         else:
-            price = self.bid_price
-            grid = (price / level_step).to_integral_value(rounding=ROUND_CEILING) * level_step
+            if hint is not None:
+                price, grid = hint
+            else:
+                price = self.bid_price
+                grid = (price / level_step).to_integral_value(rounding=ROUND_CEILING) * level_step
             while price > 0:
                 qty = self._level_qty(price) - consumed.get(("bids", price), ZERO)
                 if qty > 0:
+                    if first:
+                        first = False
+                        if consumed:
+                            self._first_level["bids"] = (price, grid)
                     yield price, qty
                 grid -= level_step
                 price = grid

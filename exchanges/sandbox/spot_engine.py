@@ -272,6 +272,8 @@ class SpotEngine:
         self._list_ids = itertools.count(1)
         self._exec_ids = itertools.count(1)
         self._avg_cache: dict[str, tuple[int, Decimal]] = {}
+        # (config strings, parsed Decimals) of the maker/taker commission.
+        self._rates: tuple[tuple[str, str], tuple[Decimal, Decimal]] | None = None
         # Called with (symbol, trade) for every fill, so public streams show user trades.
         self.trade_listeners: list = []
         state.prices.add_listener(self.on_price)
@@ -303,7 +305,11 @@ class SpotEngine:
 
     def rates(self) -> tuple[Decimal, Decimal]:
         cfg = self.state.config
-        return Decimal(cfg.maker_commission), Decimal(cfg.taker_commission)
+        key = (cfg.maker_commission, cfg.taker_commission)
+        cached = self._rates
+        if cached is None or cached[0] != key:
+            cached = self._rates = (key, (Decimal(key[0]), Decimal(key[1])))
+        return cached[1]
 
     def _publish_user(self, account_id: str, event: dict) -> None:
         self.state.bus.publish(("spot", account_id), event)

@@ -27,10 +27,10 @@ from .errors import (
     mandatory,
 )
 from .prices import SymbolSpec
-from .rest import ApiRequest, RestApi
+from .rest import ApiRequest, RawJson, RestApi
 from .spot_engine import FINAL, STOP_TYPES, SpotEngine, SpotOrder
 from .state import SandboxState
-from .util import ZERO, decimals_of, dumps, fmt8, new_client_order_id
+from .util import ZERO, decimals_of, dumpb, dumps, fmt8, new_client_order_id
 
 CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9\-_]{1,36}$")
 ORDER_TYPES = (
@@ -596,6 +596,10 @@ def setup(app: web.Application, state: SandboxState) -> SpotEngine:
         return rows[0] if single else rows
 
     # ---- account ------------------------------------------------------------------------
+    # account id -> (everything the answer depends on, the encoded answer). Balances are
+    # [free, locked] lists changed in place, so the key holds copies of the values.
+    account_cache: dict[str, tuple[tuple, RawJson]] = {}
+
     @api.route(
         "GET",
         "/api/v3/account",
@@ -607,10 +611,27 @@ def setup(app: web.Application, state: SandboxState) -> SpotEngine:
     async def account(req: ApiRequest):
         acct = req.account
         omit = req.boolean("omitZeroBalances", False)
+        maker, taker = engine.rates()
+        key = (
+            omit,
+            acct.update_time,
+            acct.can_trade,
+            acct.uid,
+            maker,
+            taker,
+            tuple([(a, b[0], b[1]) for a, b in acct.balances.items()]),
+        )
+        cached = account_cache.get(acct.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        body = RawJson(dumpb(_account_body(acct, omit, maker, taker)))
+        account_cache[acct.id] = (key, body)
+        return body
+
+    def _account_body(acct, omit: bool, maker: Decimal, taker: Decimal) -> dict:
         rows = acct.balance_rows()
         if omit:
             rows = [r for r in rows if r["free"] != "0.00000000" or r["locked"] != "0.00000000"]
-        maker, taker = engine.rates()
         return {
             "makerCommission": int(maker * 10000),
             "takerCommission": int(taker * 10000),

@@ -18,8 +18,8 @@ from aiohttp import web
 from .prices import Market
 from .spot_rest import INTERVALS_MS, kline_close, kline_open, ticker_24h
 from .state import SandboxState
-from .util import dumps, fmt8, loads
-from .ws import WsConnection
+from .util import dumpb, dumps, fmt8, loads
+from .ws import WsConnection, text_frame
 
 MAX_STREAMS = 1024
 DIFF_LEVELS = 1000
@@ -47,6 +47,8 @@ class MarketHub:
         return [s for s in self.subs if s.startswith(prefix)]
 
     def publish(self, stream: str, data) -> None:
+        """Encode once per mode (raw / combined) into a websocket frame; every subscriber
+        gets the same bytes, written without awaiting anyone."""
         conns = self.subs.get(stream)
         if not conns:
             return
@@ -54,12 +56,12 @@ class MarketHub:
         for conn in conns:
             if conn.combined:
                 if combined is None:
-                    combined = dumps({"stream": stream, "data": data})
-                conn.send_text(combined)
+                    combined = text_frame(dumpb({"stream": stream, "data": data}))
+                conn.send_frame(combined)
             else:
                 if raw is None:
-                    raw = dumps(data)
-                conn.send_text(raw)
+                    raw = text_frame(dumpb(data))
+                conn.send_frame(raw)
 
 
 class StreamConnection(WsConnection):
@@ -330,7 +332,13 @@ class SpotPublisher:
         if not (want_trade or want_agg):
             return
         now = self.state.now_ms()
-        new = [t for t in list(m.trades)[-(m.next_trade_id - 1 - last) :] if t.id > last]
+        # The newest trades, oldest first, without copying the whole deque (20000 entries).
+        new = []
+        for t in reversed(m.trades):
+            if t.id <= last:
+                break
+            new.append(t)
+        new.reverse()
         for t in new:
             if want_trade:
                 self.hub.publish(

@@ -1,9 +1,16 @@
 """Common plumbing for every sandbox websocket: keep-alive, faults, ordered non-blocking sends.
 
-Subclass ``WsConnection`` and implement ``on_text``; call ``send_text`` (sync, queued) from
-anywhere, e.g. an event-bus callback. The server pings every ``ping_interval`` seconds and
-drops the connection when no pong came within ``pong_timeout``. ``ws-drop`` aborts the TCP
-connection without a close frame; ``ws-silent`` keeps answering pings but sends no data.
+Subclass ``WsConnection`` and implement ``on_text``; call ``send_text`` (sync) from anywhere,
+e.g. an event-bus callback. The server pings every ``ping_interval`` seconds and drops the
+connection when no pong came within ``pong_timeout``. ``ws-drop`` aborts the TCP connection
+without a close frame; ``ws-silent`` keeps answering pings but sends no data.
+
+Sending: a message becomes one unmasked, uncompressed text frame (``text_frame``), written
+straight to the transport while the client keeps up; fan-out (``send_frame``) builds that
+frame once and writes the same bytes to every subscriber. When a client's socket buffer is
+over ``HIGH_WATER`` the frames queue up in order and a writer task feeds them as it drains.
+Per-message deflate is not offered (Binance's streams do not need it, and compressing per
+client would defeat the shared frame).
 """
 
 from __future__ import annotations
@@ -20,6 +27,21 @@ from .state import SandboxState
 
 log = logging.getLogger("sandbox.ws")
 
+# Bytes waiting in a client's socket buffer above which frames are queued instead of written.
+HIGH_WATER = 256 * 1024
+
+
+def text_frame(data: str | bytes) -> bytes:
+    """One final, unmasked, uncompressed text frame (server to client, RFC 6455 5.2)."""
+    if isinstance(data, str):
+        data = data.encode()
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + data
+    return b"\x81\x7f" + n.to_bytes(8, "big") + data
+
 
 class WsConnection:
     def __init__(
@@ -32,11 +54,13 @@ class WsConnection:
         self.request = request
         self.state = state
         self.path = request.path
-        self.ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20)
+        self.ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20, compress=False)
         cfg = state.config
         self._ping_interval = ping_interval or (lambda: cfg.ws_ping_interval)
         self._pong_timeout = pong_timeout or (lambda: cfg.ws_pong_timeout)
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        # Frames handed to the queue and not yet written (direct writes wait until it is 0).
+        self._backlog = 0
         self._silent_until: float | None = None
         self._awaiting_pong_since: float | None = None
         self._transport = None
@@ -53,10 +77,29 @@ class WsConnection:
             return False
         return True
 
-    def send_text(self, text: str) -> None:
-        if self.closed or self.silent:
+    def send_text(self, text: str | bytes) -> None:
+        """Send one text message (a str, or UTF-8 bytes such as orjson output)."""
+        if self.closed or (self._silent_until is not None and self.silent):
             return
-        self._queue.put_nowait(text)
+        self.send_frame(text_frame(text))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Send a frame built by ``text_frame`` (the same bytes may go to many clients)."""
+        if self.closed or (self._silent_until is not None and self.silent):
+            return
+        transport = self._transport
+        if (
+            self._backlog == 0
+            and transport is not None
+            and not self.ws.closed
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() <= HIGH_WATER
+        ):
+            transport.write(frame)
+            return
+        # Not open yet (sent once the handshake is done), backlogged or slow client: queue.
+        self._backlog += 1
+        self._queue.put_nowait(frame)
 
     def drop(self) -> None:
         """Abort the TCP connection: the client sees an abnormal closure (1006)."""
@@ -85,8 +128,10 @@ class WsConnection:
         """Hook: connection finished (unsubscribe everything here)."""
 
     async def run(self) -> web.WebSocketResponse:
-        self._transport = self.request.transport
         await self.ws.prepare(self.request)
+        # Frames go straight to the transport from now on (send_frame), never before the
+        # handshake answer.
+        self._transport = self.request.transport
         conns = self.state.engines.setdefault("ws_connections", set())
         conns.add(self)
         self.state.faults.register_ws(self)
@@ -119,14 +164,25 @@ class WsConnection:
         return self.ws
 
     async def _writer(self) -> None:
+        """Writes queued frames in order once the client has drained its buffer."""
         ws = self.ws
         queue = self._queue
+        transport = self._transport
         try:
             while True:
-                text = await queue.get()
-                if text is None or ws.closed:
+                frame = await queue.get()
+                if frame is None or ws.closed or transport is None:
                     return
-                await ws.send_str(text)
+                # aiohttp owns the protocol (and its drain waiter), so poll the buffer: this
+                # path only runs for clients that do not keep up.
+                slow = HIGH_WATER
+                while transport.get_write_buffer_size() > slow and not transport.is_closing():  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+                if transport.is_closing() or ws.closed:
+                    self.closed = True
+                    return
+                transport.write(frame)
+                self._backlog -= 1
         except (ConnectionResetError, RuntimeError):
             self.closed = True
 
