@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt bench soak check-services chromium clean
+.PHONY: run test lint fmt bench soak check-services chromium wrk clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
@@ -51,11 +51,27 @@ test: $(STAMP) $(NODE_STAMP) chromium check-services lint
 	KLINEO_TESTING=1 $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+# Debian's wrk drives the page benchmark (benchmarks/bench_pages.py).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's wrk for the page benchmark..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "wrk is missing: install it (sudo apt-get install wrk) to run the page benchmark."; exit 1; \
+	  fi; }
+
+bench: $(STAMP) wrk check-services
 	$(PY) -m benchmarks.run
 
-soak: $(STAMP)
-	$(PY) -m benchmarks.soak
+# SOAK_SECONDS (default 600) of load and faults, then the checks; then a few thousand fuzz cases.
+SOAK_SECONDS ?= 600
+FUZZ_EXAMPLES ?= 80
+soak: $(STAMP) check-services
+	@status=0; \
+	  $(PY) -m benchmarks.soak --seconds $(SOAK_SECONDS) || status=1; \
+	  FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest tests/fuzz -q || status=1; \
+	  exit $$status
 
 clean:
 	rm -rf $(VENV) var/staticfiles .pytest_cache .ruff_cache
