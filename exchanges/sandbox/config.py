@@ -22,11 +22,17 @@ def default_limits() -> dict[str, dict[str, int]]:
     }
 
 
+# Peers the control API (/sandbox/v1) answers by default: loopback only.
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+
+
 @dataclass
 class SandboxConfig:
     host: str = "127.0.0.1"
     port: int = 9100
     seed: int = 0
+    # CIDR networks whose peers may use the control API (start-time only: --control-allow).
+    control_allow: tuple[str, ...] = LOOPBACK_NETWORKS
     state_file: str | None = None
     save_interval: float = 30.0
     # Futures listenKey validity (seconds); read by the futures module.

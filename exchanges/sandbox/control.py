@@ -1,7 +1,10 @@
-"""The control API under /sandbox/v1 (loopback peers only). See README.md for the contract."""
+"""The control API under /sandbox/v1 (loopback peers only unless ``--control-allow`` names
+other networks). See README.md for the contract."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
@@ -10,7 +13,29 @@ from .faults import KINDS
 from .state import SandboxState
 from .util import dumps, fmt8, loads
 
-LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(spec: str | Iterable[str]) -> tuple[Network, ...]:
+    """'10.0.0.0/8,192.168.0.0/16' (or a list of CIDRs) -> networks; raises ValueError.
+    A bare address is a single-host network; host bits are allowed (10.1.2.3/8 = 10.0.0.0/8)."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    nets = tuple(ipaddress.ip_network(item.strip(), strict=False) for item in items if item.strip())
+    if not nets:
+        raise ValueError("no network given")
+    return nets
+
+
+def peer_allowed(remote: str | None, networks: tuple[Network, ...]) -> bool:
+    if not remote:
+        return False
+    try:
+        addr = ipaddress.ip_address(remote.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped  # ::ffff:10.0.0.5 on a dual-stack socket is 10.0.0.5
+    return any(addr in net for net in networks)
 
 
 def _json(data, status: int = 200) -> web.Response:
@@ -38,18 +63,31 @@ async def _body(request: web.Request) -> dict:
     return data
 
 
-def loopback_only(handler):
-    async def guarded(request: web.Request):
-        if request.remote not in LOOPBACK:
-            return _error("the control API answers only to loopback peers", 403)
-        return await handler(request)
-
-    return guarded
-
-
 def setup(app: web.Application, state: SandboxState) -> None:
     keys = state.keys
     r = app.router
+    networks = parse_networks(state.config.control_allow)
+    allowed_text = ", ".join(str(n) for n in networks)
+    verdicts: dict[str, bool] = {}  # peer address -> allowed (a handful of peers)
+
+    def loopback_only(handler):
+        """Only peers inside --control-allow (default: loopback) reach the handler."""
+
+        async def guarded(request: web.Request):
+            remote = request.remote or ""
+            ok = verdicts.get(remote)
+            if ok is None:
+                ok = peer_allowed(remote, networks)
+                if len(verdicts) < 10_000:
+                    verdicts[remote] = ok
+            if not ok:
+                return _error(
+                    f"the control API answers only to peers in {allowed_text} (--control-allow)",
+                    403,
+                )
+            return await handler(request)
+
+        return guarded
 
     async def create_key(request: web.Request):
         data = await _body(request)

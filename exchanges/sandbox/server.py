@@ -21,7 +21,7 @@ import time
 from aiohttp import web
 
 from . import control, spot_rest, streams, wsapi
-from .config import SandboxConfig
+from .config import LOOPBACK_NETWORKS, SandboxConfig
 from .state import SandboxState
 
 log = logging.getLogger("sandbox")
@@ -123,8 +123,19 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
     p.add_argument("--ws-ping-interval", type=float, default=20.0)
     p.add_argument("--ws-pong-timeout", type=float, default=60.0)
     p.add_argument("--no-walk", action="store_true", help="freeze prices (tests)")
+    p.add_argument(
+        "--control-allow",
+        default=",".join(LOOPBACK_NETWORKS),
+        metavar="CIDR[,CIDR...]",
+        help="networks whose peers may use the control API /sandbox/v1 (default: loopback "
+        "only, %(default)s); e.g. 172.16.0.0/12,192.168.0.0/16,10.0.0.0/8 for a compose network",
+    )
     p.add_argument("--log-level", default="INFO")
     a = p.parse_args(argv)
+    try:
+        control_allow = tuple(str(n) for n in control.parse_networks(a.control_allow))
+    except ValueError as exc:
+        p.error(f"--control-allow: {exc}")
     logging.basicConfig(
         level=a.log_level.upper(),
         stream=sys.stderr,
@@ -142,6 +153,7 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         ws_ping_interval=a.ws_ping_interval,
         ws_pong_timeout=a.ws_pong_timeout,
         walk=not a.no_walk,
+        control_allow=control_allow,
     )
 
 
@@ -151,7 +163,13 @@ async def serve(config: SandboxConfig, ready: asyncio.Event | None = None) -> No
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True, backlog=1024)
     await site.start()
-    log.info("sandbox listening on http://%s:%s (seed %s)", config.host, config.port, config.seed)
+    log.info(
+        "sandbox listening on http://%s:%s (seed %s; control API for %s)",
+        config.host,
+        config.port,
+        config.seed,
+        ", ".join(config.control_allow),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,4 +1,5 @@
-"""`python manage.py run_sandbox [--host] [--port] [--seed] [--listen-key-ttl] [--state]`.
+"""`python manage.py run_sandbox [--host] [--port] [--seed] [--listen-key-ttl] [--state]
+[--control-allow CIDR[,CIDR...]]`.
 
 A thin wrapper: the sandbox itself never imports Django; this command only forwards its
 arguments to ``exchanges.sandbox.server.main``.
@@ -23,6 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--tick-interval", type=float, default=None)
         parser.add_argument("--ws-ping-interval", type=float, default=None)
         parser.add_argument("--no-walk", action="store_true")
+        parser.add_argument(
+            "--control-allow",
+            default=None,
+            metavar="CIDR[,CIDR...]",
+            help="networks allowed to use the control API /sandbox/v1 (default: loopback only)",
+        )
 
     def handle(self, *args, **options):
         argv = [
@@ -43,4 +50,6 @@ class Command(BaseCommand):
             argv += ["--ws-ping-interval", str(options["ws_ping_interval"])]
         if options["no_walk"]:
             argv.append("--no-walk")
+        if options["control_allow"]:
+            argv += ["--control-allow", options["control_allow"]]
         main(argv)
