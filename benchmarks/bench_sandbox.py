@@ -515,7 +515,12 @@ async def main() -> None:
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--moves-per-second", type=int, default=50)
     p.add_argument("--only", default="account,order,fanout")
-    p.add_argument("--no-pin", action="store_true", help="do not pin server and client to CPUs")
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the server to CPU 0 and this load generator to CPU 1 (best on an idle "
+        "machine; with other load on CPU 0 the server only gets what is left of it)",
+    )
     args = p.parse_args()
     only = set(args.only.split(","))
     proc = None
@@ -524,7 +529,7 @@ async def main() -> None:
     if url is None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        pinned = can_pin() and not args.no_pin
+        pinned = args.pin and can_pin()
         proc = start_process(port, pinned)
         if pinned:
             os.sched_setaffinity(0, {CLIENT_CPU})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import signal
@@ -163,6 +164,7 @@ async def serve(config: SandboxConfig, ready: asyncio.Event | None = None) -> No
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True, backlog=1024)
     await site.start()
+    _tune_gc()
     log.info(
         "sandbox listening on http://%s:%s (seed %s; control API for %s)",
         config.host,
@@ -182,6 +184,16 @@ async def serve(config: SandboxConfig, ready: asyncio.Event | None = None) -> No
     finally:
         log.info("sandbox shutting down")
         await runner.cleanup()
+
+
+def _tune_gc() -> None:
+    """Every order keeps a few small objects alive (order, trades, registry and log entries)
+    and they rarely form cycles; with the default thresholds the collector's passes over that
+    growing heap cost about a fifth of an order's CPU time. Freeze what startup built and
+    collect the young generation less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def main(argv: list[str] | None = None) -> None:
