@@ -522,6 +522,8 @@ def summary(args, account: dict, orders: dict, streams: dict, pinned: bool) -> d
             "note": note,
         }
 
+    us = streams["server_us_per_message"]
+    per_core_msgs = f"{round(1e6 / us, -3):.0f}" if us else "?"
     lag_met = streams["lag_p99_ms"] < GOAL_LAG_P99_MS
     lag_note = (
         f"arrival time - event time E of every event at every client, median round; max "
@@ -553,8 +555,9 @@ def summary(args, account: dict, orders: dict, streams: dict, pinned: bool) -> d
                 "note": (
                     f"btcusdt@trade + btcusdt@bookTicker, {streams['moves_per_second']} price "
                     f"moves/s via the control API (every message reaches every client); "
-                    f"server {streams['server_us_per_message']} µs CPU per delivered message, "
-                    f"busy {pct(streams.get('server_cpu_share'))} of a core"
+                    f"server {streams['server_us_per_message']} µs CPU per delivered message "
+                    f"(~{per_core_msgs}/s per server core), busy "
+                    f"{pct(streams.get('server_cpu_share'))} of a core"
                 ),
             },
             {
