@@ -100,8 +100,8 @@ def run_wrk(url: str, targets: list[tuple[str, str]], users: int, seconds: float
         script = fh.name
     try:
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{users}", f"-d{int(seconds)}s", "--timeout", "10s", "-s", script,
-             url],
+            ["wrk", f"-t{min(2, users)}", f"-c{users}", f"-d{int(seconds)}s", "--timeout",
+             "10s", "-s", script, url],
             capture_output=True, text=True, timeout=seconds + 60, check=True,
         ).stdout  # fmt: skip
     finally:

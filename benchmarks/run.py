@@ -106,7 +106,31 @@ def _client_rows(raw: dict) -> dict:
 
 # Causes of missed goals, found by investigating them (a row may also carry its own "cause").
 # Keyed by the start of the row's figure.
-CAUSES: dict[str, str] = {}
+CAUSES: dict[str, str] = {
+    "Dashboard p": "saturation, not a slow page: wrk keeps 50 requests in flight with no think "
+    "time against ONE daphne process sharing 2 cores with wrk and the sandbox, so latency = "
+    "in-flight / throughput (Little's law); the 1-user row is the page's own service time. "
+    "More web processes (docker compose --scale web=N behind a proxy) or cores move it; the "
+    "page code itself was not profiled further.",
+    "Balances page p": "as for the dashboard (one daphne process saturated by 50 zero-think "
+    "clients), plus a signed /api/v3/account + ticker call to the sandbox whenever a "
+    "connection's ~10 s balance cache expires.",
+    "signed GET /api/v3/account: KLINEO": "KLINEO turns the account into typed Decimal models "
+    "(json parse_float=Decimal, Account.from_json) where ccxt's privateGetAccount and "
+    "python-binance return raw dicts; order/test (tiny body) is fastest with KLINEO. The gap "
+    "(~10 %) is also within the run-to-run noise of a shared 2-core machine; not profiled "
+    "further.",
+    "KLINEO added latency at p50": "per order KLINEO does an HTTP round trip to daphne (JWT "
+    "auth, scope check), the filter and balance pre-checks, commits the PENDING row and its "
+    "audit row BEFORE sending (exactly-once), then commits the result row and fills: several "
+    "PostgreSQL transactions with fsync, not profiled per step. The 500 errors at 10 and 50 "
+    "users match what the soak found: with DATABASE_CONN_MAX_AGE=60 every daphne request "
+    "thread keeps its own PostgreSQL connection (Django: disable persistent connections "
+    "under ASGI) and PostgreSQL's 100 connections run out.",
+    "fill -> browser order.update, p50": "0.1 ms over the goal on a shared 2-core machine: the "
+    "path is sandbox -> run_streams (websocket, DB commit) -> Redis channel layer -> daphne -> "
+    "500 sockets; not investigated further here (live streams area).",
+}
 
 # Benchmarks whose last JSON is not yet the {"title", "rows"} shape.
 ADAPTERS = {"client": _client_rows}
@@ -186,7 +210,8 @@ def render(results: list[dict]) -> str:
                     f"**{row['figure']}**: {row['value']} (goal {row.get('goal')}). Cause: {cause}"
                 )
         out.append("")
-        for note in result.get("notes", []):
+        notes = result.get("notes") or []
+        for note in [notes] if isinstance(notes, str) else notes:
             out.append(f"- {note}")
         out += ["", f"_Run time: {result['seconds']:.0f} s._", ""]
     out += ["## Goals missed", ""]
