@@ -6,12 +6,16 @@ kept in Redis so a reconnecting browser can resume with `since=<seq>` without mi
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
+import logging
+import os
+import threading
 import time
 from typing import Any
 
 import redis
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -32,6 +36,8 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return event
 """
 
+logger = logging.getLogger(__name__)
+
 _redis: redis.Redis | None = None
 
 
@@ -50,9 +56,15 @@ def _keys(user_id: int) -> tuple[str, str]:
     return f"klineo:events:{user_id}:seq", f"klineo:events:{user_id}:log"
 
 
-def publish(*, user_id: int, event_type: str, data: dict[str, Any]) -> None:
-    """Push an event to the user's browsers once the current transaction commits."""
-    transaction.on_commit(lambda: publish_now(user_id=user_id, event_type=event_type, data=data))
+def publish(*, user_id: int, event_type: str, data: dict[str, Any], robust: bool = False) -> None:
+    """Push an event to the user's browsers once the current transaction commits.
+
+    robust=True: a failure to push (Redis unreachable) is logged instead of raised, for callers
+    whose own work (an order) must never fail because a browser could not be told.
+    """
+    transaction.on_commit(
+        lambda: publish_now(user_id=user_id, event_type=event_type, data=data), robust=robust
+    )
 
 
 def publish_now(*, user_id: int, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -66,10 +78,81 @@ def publish_now(*, user_id: int, event_type: str, data: dict[str, Any]) -> dict[
         _APPEND_SCRIPT, 2, seq_key, log_key, body, EVENT_REPLAY_SIZE, EVENT_REPLAY_TTL
     )
     event = json.loads(raw)
-    async_to_sync(get_channel_layer().group_send)(
-        user_group(user_id), {"type": "live.event", "event": event}
-    )
+    _pusher.submit(user_group(user_id), {"type": "live.event", "event": event})
     return event
+
+
+class _Pusher:
+    """Sends channel-layer messages from one long-lived event loop per process.
+
+    async_to_sync would build a new loop (and new Redis connections) for every push and cannot
+    run in a thread that already has a loop; one loop thread keeps the connections warm, takes
+    the round trips off the caller's latency and delivers in submission order. The sequence
+    number and the replay log are written synchronously before submit, so a push that is lost
+    (Redis down, process killed) is still replayed to a browser that resumes.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue | None = None
+        self._pid = 0
+
+    def _ensure_started(self) -> asyncio.AbstractEventLoop:
+        # Re-created after fork (Celery's prefork pool): threads do not survive fork().
+        if self._loop is not None and self._pid == os.getpid():
+            return self._loop
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+                thread = threading.Thread(
+                    target=self._run, args=(loop, ready), name="klineo-events", daemon=True
+                )
+                thread.start()
+                ready.wait(5)
+                self._loop, self._pid = loop, os.getpid()
+        return self._loop
+
+    def _run(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        self._queue = asyncio.Queue()
+        loop.create_task(self._consume(self._queue))
+        loop.call_soon(ready.set)
+        loop.run_forever()
+
+    async def _consume(self, queue: asyncio.Queue) -> None:
+        layer = get_channel_layer()
+        while True:
+            group, message, done = await queue.get()
+            try:
+                if group is not None:
+                    await layer.group_send(group, message)
+            except Exception:
+                logger.warning("could not push an event to %s", group, exc_info=True)
+            finally:
+                if done is not None:
+                    done.set()
+
+    def submit(self, group: str | None, message: dict | None, done=None) -> None:
+        loop = self._ensure_started()
+        loop.call_soon_threadsafe(self._queue.put_nowait, (group, message, done))
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every push submitted so far has been sent (tests, process exit)."""
+        if self._loop is None or self._pid != os.getpid():
+            return True
+        done = threading.Event()
+        self.submit(None, None, done)
+        return done.wait(timeout)
+
+
+_pusher = _Pusher()
+atexit.register(_pusher.flush, 2.0)
+
+
+def flush(timeout: float = 5.0) -> bool:
+    return _pusher.flush(timeout)
 
 
 def events_since(*, user_id: int, since: int) -> tuple[list[dict[str, Any]], bool]:

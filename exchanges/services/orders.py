@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -151,24 +150,9 @@ def _order_event(order: Order) -> dict[str, Any]:
     }
 
 
-# Pushes leave the request thread: one background thread per process keeps their order and
-# takes the Redis + channel-layer round trips (~ms each) off the order's latency.
-_publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="order-events")
-
-
-def _publish_safely(user_id: int, event_type: str, data: dict[str, Any]) -> None:
-    try:
-        events.publish_now(user_id=user_id, event_type=event_type, data=data)
-    except Exception:  # a push is a courtesy; the row is the truth
-        logger.warning("could not push %s to user %s", event_type, user_id, exc_info=True)
-
-
 def _publish(*, user_id: int, event_type: str, data: dict[str, Any]) -> None:
-    """Push an event after commit (like events.publish), from the publisher thread, so a slow or
-    failing push (Redis or the channel layer down) never delays or breaks the order flow."""
-    transaction.on_commit(
-        lambda: _publisher.submit(_publish_safely, user_id, event_type, data), robust=True
-    )
+    """Push an event after commit; a failing push (Redis down) never breaks the order flow."""
+    events.publish(user_id=user_id, event_type=event_type, data=data, robust=True)
 
 
 def _from_ms(ms: int | None) -> datetime:

@@ -21,6 +21,7 @@ def test_resume_replays_exactly_the_missed_events(live_app, live_socket):
     sock.close()
     for n in range(3):
         events.publish_now(user_id=user.pk, event_type="balance.update", data={"n": n})
+    events.flush()
 
     again = live_socket(user)
     assert again.recv()["seq"] == hello["seq"] + 3
@@ -38,6 +39,7 @@ def test_a_gap_that_cannot_be_replayed_asks_for_a_resync(live_app, live_socket):
     user = UserFactory()
     for n in range(events.EVENT_REPLAY_SIZE + 5):
         events.publish_now(user_id=user.pk, event_type="balance.update", data={"n": n})
+    events.flush()
     sock = live_socket(user)
     hello = sock.recv()
     sock.send({"type": "resume", "since": hello["seq"] - events.EVENT_REPLAY_SIZE - 3})
