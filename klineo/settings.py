@@ -114,8 +114,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Daphne runs every sync view in a thread of its own, so per-thread persistent connections
+    # pile up (one per concurrent request) and exhaust PostgreSQL; a per-process psycopg pool
+    # shares a few warm connections between all threads instead.
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 1,
+            "max_size": env.int("DATABASE_POOL_SIZE", default=10),
+            "timeout": 10,
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: cache, channels, celery --------------------------------------------------------------
@@ -219,6 +227,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several serializers have a "status" field with different choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "exchanges.models.OrderStatus",
+        "StreamStatusEnum": "exchanges.models.StreamStatus",
+        "CheckStatusEnum": ["pass", "warning", "fail", "skipped"],
+        "TestVerdictEnum": ["ok", "warning", "fail"],
+    },
 }
 
 # --- static, i18n --------------------------------------------------------------------------------

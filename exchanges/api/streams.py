@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,6 +14,19 @@ from exchanges.streams.status import live_processes, stream_rows
 from exchanges.streams.watch import SYMBOL_RE
 from klineo.exceptions import ApplicationError
 
+_STREAM_ROW_FIELDS = {
+    "connection_id": serializers.IntegerField(),
+    "kind": serializers.CharField(),
+    "should_run": serializers.BooleanField(),
+    "status": serializers.CharField(),
+    "reason": serializers.CharField(allow_blank=True),
+    "last_event_at": serializers.DateTimeField(allow_null=True),
+    "connected_at": serializers.DateTimeField(allow_null=True),
+    "reconnect_count": serializers.IntegerField(),
+    "listen_key": serializers.CharField(allow_null=True),
+    "held": serializers.BooleanField(required=False),
+}
+
 
 class StreamStatusView(APIView):
     """GET /api/streams/status: the user's own streams (staff: every stream)."""
@@ -21,6 +35,13 @@ class StreamStatusView(APIView):
 
     @extend_schema(
         tags=["live"],
+        responses=inline_serializer(
+            "StreamStatus",
+            {
+                "streams": inline_serializer("StreamRow", _STREAM_ROW_FIELDS, many=True),
+                "processes": serializers.ListField(child=serializers.DictField(), required=False),
+            },
+        ),
         description=(
             "Every user-data stream (spot, USD-M) with its state (up / connecting / "
             "reconnecting / down / refused / stopped), the reason, last event time, reconnect "
@@ -59,6 +80,15 @@ class KlinesView(APIView):
         ],
         description="Spot candles (oldest first) for the chart; live updates come as kline "
         "messages on /ws/live/.",
+        responses=inline_serializer(
+            "Klines",
+            {
+                "symbol": serializers.CharField(),
+                "interval": serializers.CharField(),
+                "environment": serializers.CharField(),
+                "klines": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
     )
     def get(self, request):
         params = request.query_params
