@@ -126,7 +126,7 @@ class LiveLog:
     resyncs: int = 0
     connects: int = 0
     errors: list[str] = field(default_factory=list)
-    # order id -> (seq, data) of the newest order.update seen
+    # order id -> (seq, data) of the order.update with the highest version seen
     orders: dict[int, tuple[int, dict]] = field(default_factory=dict)
 
     contiguous: int = 0  # highest seq with every seq before it seen (live.js's lastSeq)
@@ -447,7 +447,9 @@ class Driver:
         if event.get("type") == "order.update":
             data = event["data"]
             known = log.orders.get(data["id"])
-            if known is None or known[0] < seq:
+            # Snapshots published by different processes can arrive out of commit order; the
+            # order's version says which is newest (what a browser keeps, too).
+            if known is None or known[1].get("version", 0) < data.get("version", 0):
                 log.orders[data["id"]] = (seq, data)
 
     async def sample_db_connections(self) -> None:

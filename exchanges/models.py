@@ -176,6 +176,10 @@ class Order(models.Model):
     check_attempts = models.PositiveIntegerField(default=0)
     # Exchange time (ms) of the last update applied, so late events never overwrite newer ones.
     exchange_updated_ms = models.BigIntegerField(null=True, blank=True)
+    # Incremented under the row lock with every change pushed to browsers: order.update events
+    # from different processes can be published out of commit order, and a client keeps the
+    # snapshot with the highest version.
+    version = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]

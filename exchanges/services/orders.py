@@ -7,7 +7,7 @@ answer updates the row; an unknown one (timeout, 5xx, -1006, -1007) marks it UNK
 known. Nothing is ever resent.
 
 Every state change of a row goes through `_apply_state`, under a row lock, idempotently, and
-publishes `order.update` / `order.fill` events after commit. The user-data stream process calls
+publishes `order.update` / `fill` events after commit. The user-data stream process calls
 `order_apply_execution_report`, `order_apply_futures_update` and `order_apply_algo_update`.
 """
 
@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
@@ -147,6 +148,7 @@ def _order_event(order: Order) -> dict[str, Any]:
         "cumulative_quote": plain(order.cumulative_quote),
         "average_price": plain(order.average_price) if order.average_price is not None else None,
         "reject_reason": order.reject_reason,
+        "version": order.version,
     }
 
 
@@ -837,6 +839,7 @@ def _mark_unknown(*, order_id: int, reason: str) -> None:
             exchange_status=reason[:30],
             resolve_not_before=_resolve_deadline(),
             updated_at=timezone.now(),
+            version=F("version") + 1,
         )
         if updated:
             order = Order.objects.get(pk=order_id)
@@ -966,14 +969,18 @@ def _apply_state(
             order.check_attempts += 1
             changed |= {"last_checked_at", "check_attempts"}
         new_fills = _record_fills(order, fills)
+        visible = bool(changed - {"last_checked_at", "check_attempts", "exchange_updated_ms"})
+        if visible or new_fills:
+            order.version += 1
+            changed.add("version")
         if changed:
             order.save(update_fields=[*changed, "updated_at"])
-        if changed - {"last_checked_at", "check_attempts", "exchange_updated_ms"} or new_fills:
+        if visible or new_fills:
             _publish(user_id=order.owner_id, event_type="order.update", data=_order_event(order))
         for item in new_fills:
             _publish(
                 user_id=order.owner_id,
-                event_type="order.fill",
+                event_type="fill",
                 data={
                     "order": order.pk,
                     "connection": order.connection_id,
@@ -1129,7 +1136,7 @@ def order_apply_execution_report(
 
     Matched by client order id (`C`, the original id, on cancels; else `c`). Records the trade
     (`t`, `l`, `L`, `n`, `N`, `m`) once, moves the status forward, publishes `order.update` and
-    `order.fill` after commit. Returns the order, or None for an order KLINEO did not place.
+    `fill` after commit. Returns the order, or None for an order KLINEO did not place.
     """
     original = str(event.get("C") or "")
     order = _order_for_event(connection, original) if original else None

@@ -17,7 +17,6 @@
         return `Order ${d.side} ${d.symbol} ${d.quantity || ""} @ ${d.price || "market"}: ${d.status}` +
           (d.executed_quantity && d.executed_quantity !== "0" ? ` (filled ${d.executed_quantity})` : "");
       case "fill":
-      case "order.fill":
         return `Fill ${d.side || ""} ${d.symbol} ${d.quantity} @ ${d.price}`;
       case "balance.update":
         return "Balances (" + d.market + "): " +

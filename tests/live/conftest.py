@@ -250,10 +250,8 @@ def filled(order):
 
 
 def fill_of(order):
-    """Predicate: the fill event of `order` (the orders service names it order.fill)."""
-    return lambda m: (
-        m.get("type") in ("fill", "order.fill") and m["data"].get("symbol") == (order.symbol)
-    )
+    """Predicate: the fill event of `order` ."""
+    return lambda m: m.get("type") == "fill" and m["data"].get("symbol") == (order.symbol)
 
 
 class LiveSocket:

@@ -35,7 +35,7 @@ def test_a_fill_on_the_exchange_reaches_the_browser(sandbox, live_app, run_strea
     )
     assert update["data"]["client_order_id"] == order.client_order_id
     assert update["seq"] > hello["seq"]
-    fill = sock.wait_for(lambda m: m["type"] in ("fill", "order.fill"))
+    fill = sock.wait_for(lambda m: m["type"] == "fill")
     # 2 BTC + 0.01 bought - the commission taken in BTC.
     expected = str((Decimal("2.01") - Decimal(fill["data"]["commission"])).normalize())
     balance = sock.wait_for(lambda m: m["type"] == "balance.update" and btc_free(m) == expected)
