@@ -157,6 +157,8 @@ class Venue:
         # listenKey -> callbacks of the stream connections bound to it
         self.key_listeners: dict[str, set[Callable[[dict], None]]] = {}
         self.by_source: dict[str, list[str]] = {}
+        # Market-stream payloads every connection would build alike (futures_streams).
+        self.stream_cache: dict[str, tuple] = {}
         for spec in contracts.values():
             self.by_source.setdefault(spec.price_source, []).append(spec.symbol)
         state.prices.add_listener(self._on_price)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -28,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .futures_engine import ZERO, fmt, fmt8
-from .util import dumps
-from .ws import WsConnection
+from .util import dumpb, dumps
+from .ws import WsConnection, text_frame
 
 if TYPE_CHECKING:
     from .futures import Venue
@@ -71,6 +72,20 @@ def stream_kind(name: str) -> str | None:
     if name.startswith("!markPrice@arr") or name == "!miniTicker@arr" or name == "!ticker@arr":
         return "market"
     return None
+
+
+# Every connection's producer wakes on the same PRODUCE_STEP grid. Streams whose payload is
+# the same for every connection (no per-connection ids or diffs) are built once per step and
+# market update, and the same frame goes to every connection due in that step.
+PRODUCE_STEP = 0.05
+_SHARED_KINDS = ("bookTicker", "markPrice", "miniTicker", "ticker", "kline_")
+
+
+def shareable(name: str) -> bool:
+    parts = name.split("@")
+    if name.startswith("!"):
+        return name != "!bookTicker" and len(parts) > 1 and parts[1].startswith(_SHARED_KINDS)
+    return len(parts) > 1 and parts[1].startswith(_SHARED_KINDS)
 
 
 class StreamState:
@@ -164,6 +179,34 @@ class MarketConnection(WsConnection):
         else:
             self.send_text(dumps(payload))
 
+    def shared_frame(self, name: str, now: float) -> tuple[float, bytes | None]:
+        """(interval, frame) of a stream whose payload does not depend on the connection,
+        built once per producer step and market update for every connection that wants it."""
+        cache = self.venue.stream_cache
+        step = int(now / PRODUCE_STEP)
+        version = self._version(name)
+        entry = cache.get(name)
+        if entry is None or entry[0] != step or entry[1] != version:
+            interval, payload = self.venue_payload(name, StreamState())
+            if payload is None:
+                entry = (step, version, interval, None, None)
+            else:
+                entry = (
+                    step,
+                    version,
+                    interval,
+                    text_frame(dumpb(payload)),
+                    text_frame(dumpb({"stream": name, "data": payload})),
+                )
+            cache[name] = entry
+        return entry[2], entry[4] if self.combined else entry[3]
+
+    def _version(self, name: str) -> int:
+        symbol = name.split("@", 1)[0].upper()
+        if symbol in self.venue.contracts:
+            return _market(self.venue, symbol).update_id
+        return 0
+
     async def _produce(self) -> None:
         try:
             while not self.closed:
@@ -172,14 +215,23 @@ class MarketConnection(WsConnection):
                     if now < st.next_due or not self.delivers(name):
                         continue
                     try:
+                        if shareable(name):
+                            interval, frame = self.shared_frame(name, now)
+                            if frame is not None:
+                                self.send_frame(frame)
+                            st.next_due = now + interval - PRODUCE_STEP / 2
+                            continue
                         interval, payload = self.venue_payload(name, st)
                     except Exception:
                         log.exception("stream %s failed", name)
                         interval, payload = 5.0, None
-                    st.next_due = now + interval
+                    # Half a step early: wake-ups land just past the grid, a little late or
+                    # early, and the stream should still go out every `interval`.
+                    st.next_due = now + interval - PRODUCE_STEP / 2
                     if payload is not None:
                         self.emit(name, payload)
-                await asyncio.sleep(0.05)
+                # Sleep to the next step of the shared grid (just past it).
+                await asyncio.sleep(PRODUCE_STEP - time.monotonic() % PRODUCE_STEP + 0.001)
         except asyncio.CancelledError:
             pass
 
@@ -303,7 +355,11 @@ def agg_trades(venue: Venue, symbol: str, st: StreamState, now: int, conn: Marke
     if st.last_trade_id is None:
         st.last_trade_id = trades[-1].id if trades else 0
         return None
-    new = [t for t in list(trades)[-200:] if t.id > st.last_trade_id]
+    # The newest (at most 200) trades after the last one sent, oldest first, without copying
+    # the whole deque (20000 entries) on every poll.
+    last = st.last_trade_id
+    new = list(itertools.takewhile(lambda t: t.id > last, itertools.islice(reversed(trades), 200)))
+    new.reverse()
     if not new:
         return None
     st.last_trade_id = new[-1].id

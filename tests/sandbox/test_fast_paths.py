@@ -202,3 +202,29 @@ def test_level_walk_after_taking_liquidity_matches_a_fresh_walk(side):
         if _round % 50 == 49:
             market.step(rng, walk=True)  # a tick gives the liquidity back
             assert market._first_level == {}
+
+
+# ---- futures market streams -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "shared"),
+    [
+        ("btcusdt@bookTicker", True),
+        ("btcusdt@markPrice", True),
+        ("btcusdt@markPrice@1s", True),
+        ("btcusdt@kline_1m", True),
+        ("btcusdt@miniTicker", True),
+        ("btcusdt@ticker", True),
+        ("!markPrice@arr@1s", True),
+        ("!miniTicker@arr", True),
+        ("!ticker@arr", True),
+        # per-connection update ids, diffs or trade cursors: built per connection
+        ("btcusdt@depth5", False),
+        ("btcusdt@depth@100ms", False),
+        ("btcusdt@aggTrade", False),
+        ("!bookTicker", False),
+    ],
+)
+def test_futures_streams_shared_between_connections(name, shared):
+    from exchanges.sandbox.futures_streams import shareable
+
+    assert shareable(name) is shared
