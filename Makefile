@@ -16,8 +16,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 # Browser libraries (the chart) from package-lock.json; node_modules is never committed.
 NODE_STAMP := node_modules/.package-lock.json
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
-	@touch $(NODE_STAMP)
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
+	else \
+	  echo "npm is missing: the price chart stays off (install Node.js and npm to get it)."; \
+	fi
 
 run: $(STAMP) $(NODE_STAMP)
 	@$(PY) -m klineo.dev env
