@@ -83,8 +83,8 @@ _SHARED_KINDS = ("bookTicker", "markPrice", "miniTicker", "ticker", "kline_")
 
 def shareable(name: str) -> bool:
     parts = name.split("@")
-    if name.startswith("!"):
-        return name != "!bookTicker" and len(parts) > 1 and parts[1].startswith(_SHARED_KINDS)
+    if name.startswith("!"):  # !markPrice@arr[@1s], !miniTicker@arr, !ticker@arr
+        return len(parts) > 1 and parts[1] == "arr" and parts[0][1:].startswith(_SHARED_KINDS)
     return len(parts) > 1 and parts[1].startswith(_SHARED_KINDS)
 
 
@@ -242,7 +242,7 @@ class MarketConnection(WsConnection):
         now = venue.state.now_ms()
         parts = name.split("@")
         if name.startswith("!"):
-            kind = parts[1] if len(parts) > 1 else ""
+            kind = parts[0][1:]  # "!markPrice@arr@1s" -> "markPrice"
             if name == "!bookTicker":
                 return 0.5, None  # the all-market book ticker is sent per symbol below
             if kind == "markPrice":

@@ -822,3 +822,21 @@ def test_futures_state_survives_restart(tmp_path):
         assert len(box.orders("kept-2")) == 1
     finally:
         stop_sandbox(box)
+
+
+@pytest.mark.parametrize(
+    ("path", "event", "first_symbol"),
+    [
+        ("/fstream/market/ws/!markPrice@arr@1s", "markPriceUpdate", "BTCUSDT"),
+        ("/fstream/market/ws/!miniTicker@arr", "24hrMiniTicker", "BTCUSDT"),
+        ("/fstream/market/stream?streams=!ticker@arr", "24hrTicker", "BTCUSDT"),
+        ("/dstream/ws/!markPrice@arr", "markPriceUpdate", "BTCUSD_PERP"),
+    ],
+)
+def test_all_market_streams_deliver_arrays(sandbox, path, event, first_symbol):
+    with connect(sandbox.ws_url + path, open_timeout=5) as ws:
+        msg = json.loads(ws.recv(timeout=5))
+    data = msg["data"] if "stream" in msg else msg
+    assert isinstance(data, list) and data
+    assert {row["e"] for row in data} == {event}
+    assert data[0]["s"] == first_symbol
