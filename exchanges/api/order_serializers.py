@@ -161,6 +161,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "last_checked_at",
+            "version",
         ]
 
     def get_status_display(self, order: Order) -> str:

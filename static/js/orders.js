@@ -63,6 +63,21 @@
     return node;
   }
 
+  const STATUS_DISPLAY = {
+    PENDING: "Pending", UNKNOWN: "Checking…", NEW: "Open", PARTIALLY_FILLED: "Partially filled",
+    FILLED: "Filled", CANCELED: "Canceled", REJECTED: "Rejected", EXPIRED: "Expired",
+  };
+  const OPEN_STATUSES = ["PENDING", "UNKNOWN", "NEW", "PARTIALLY_FILLED"];
+
+  // An order.update event's data -> the shape of the orders API (status_display, checking).
+  function fromEvent(d) {
+    return Object.assign({}, d, {
+      connection: d.connection,
+      status_display: STATUS_DISPLAY[d.status] || d.status,
+      checking: d.status === "PENDING" || d.status === "UNKNOWN",
+    });
+  }
+
   function statusBadge(order) {
     if (order.checking) {
       return el("span", { class: "badge warn", "data-status": order.status, text: "checking…" });
@@ -307,6 +322,17 @@
   });
 
   // ---- open orders, recent orders, positions -----------------------------------------------
+  // Newest snapshot per order id: order.update events carry a per-order version, and pushes
+  // from different processes (web, run_streams, the worker) can arrive out of order.
+  const latest = new Map(); // id -> order (API shape)
+  function newest(o) {
+    const known = latest.get(o.id);
+    if (known && typeof known.version === "number" && typeof o.version === "number" &&
+        known.version > o.version) return known;
+    latest.set(o.id, o);
+    return o;
+  }
+
   function orderRow(o, withCancel) {
     const cells = [
       el("td", { text: o.symbol }),
@@ -335,55 +361,182 @@
     return el("tr", { "data-order": o.id, "data-status": o.status }, cells);
   }
 
-  function fill(tbody, rows, empty, cols) {
-    tbody.replaceChildren(...(rows.length ? rows : [el("tr", {}, [el("td", { colspan: cols, class: "muted", text: empty })])]));
+  function emptyRow(text, cols) {
+    return el("tr", { "data-empty": "" }, [el("td", { colspan: cols, class: "muted empty-cell", text })]);
   }
 
-  async function refresh() {
-    const open = await api("GET", `${base}/orders?status=open&market=${market}&limit=100`);
-    if (open.ok) {
-      fill(app.querySelector("[data-role=open-orders]"), open.data.results.map((o) => orderRow(o, true)), "No open orders.", 8);
-      // Orders still being checked: ask for their detail, which refreshes them from the exchange.
-      open.data.results.filter((o) => o.checking).forEach((o) => api("GET", `${base}/orders/${o.id}`));
+  function fill(tbody, rows, empty, cols) {
+    tbody.replaceChildren(...(rows.length ? rows : [emptyRow(empty, cols)]));
+  }
+
+  function flashRow(row) {
+    row.classList.remove("changed");
+    void row.offsetWidth; // restart the animation
+    row.classList.add("changed");
+  }
+
+  const openBody = app.querySelector("[data-role=open-orders]");
+  const recentBody = app.querySelector("[data-role=recent-orders]");
+
+  // Put one order (already the newest snapshot) into the open and recent tables in place.
+  function showOrder(o) {
+    const open = OPEN_STATUSES.includes(o.status);
+    const current = openBody.querySelector(`tr[data-order="${o.id}"]`);
+    if (open) {
+      const row = orderRow(o, true);
+      if (current) current.replaceWith(row);
+      else {
+        openBody.querySelectorAll("tr[data-empty]").forEach((r) => r.remove());
+        openBody.prepend(row);
+      }
+      flashRow(row);
+    } else if (current) {
+      current.remove();
+      if (!openBody.querySelector("tr[data-order]")) fill(openBody, [], "No open orders.", 8);
     }
-    const recent = await api("GET", `${base}/orders?market=${market}&limit=10`);
-    if (recent.ok) {
-      fill(app.querySelector("[data-role=recent-orders]"), recent.data.results.map((o) => orderRow(o, false)), "No orders yet.", 6);
+    const previous = recentBody.querySelector(`tr[data-order="${o.id}"]`);
+    const row = orderRow(o, false);
+    if (previous) previous.replaceWith(row);
+    else {
+      recentBody.querySelectorAll("tr[data-empty]").forEach((r) => r.remove());
+      recentBody.prepend(row);
+      while (recentBody.querySelectorAll("tr[data-order]").length > 10) recentBody.lastElementChild.remove();
+    }
+    flashRow(row);
+  }
+
+  // Events that arrive while a REST refresh is in flight are applied again after it rendered,
+  // so an older REST answer never hides a newer pushed state.
+  let refreshing = 0;
+  let arrivedDuringRefresh = [];
+
+  async function refresh() {
+    refreshing += 1;
+    try {
+      const open = await api("GET", `${base}/orders?status=open&market=${market}&limit=100`);
+      if (open.ok) {
+        const orders = open.data.results.map(newest).filter((o) => OPEN_STATUSES.includes(o.status));
+        fill(openBody, orders.map((o) => orderRow(o, true)), "No open orders.", 8);
+        // Orders still being checked: ask for their detail, which refreshes them from the exchange.
+        orders.filter((o) => o.checking).forEach((o) => api("GET", `${base}/orders/${o.id}`));
+      }
+      const recent = await api("GET", `${base}/orders?market=${market}&limit=10`);
+      if (recent.ok) {
+        fill(recentBody, recent.data.results.map(newest).map((o) => orderRow(o, false)), "No orders yet.", 6);
+      }
+    } finally {
+      refreshing -= 1;
+    }
+    if (!refreshing) {
+      const again = arrivedDuringRefresh;
+      arrivedDuringRefresh = [];
+      again.forEach((id) => showOrder(latest.get(id)));
     }
     if (futures) refreshPositions();
   }
 
+  document.addEventListener("klineo:order.update", (event) => {
+    const d = (event.detail && event.detail.data) || {};
+    if (String(d.connection) !== String(connection) || d.market !== market) return;
+    const o = newest(fromEvent(d));
+    if (o.version !== d.version) return; // an older snapshot than one already shown
+    showOrder(o);
+    if (refreshing) arrivedDuringRefresh.push(o.id);
+  });
+
+  const positionsBody = app.querySelector("[data-role=positions]");
+
   async function refreshPositions() {
     const r = await api("GET", `${base}/futures/positions`);
-    const tbody = app.querySelector("[data-role=positions]");
+    const tbody = positionsBody;
     if (!r.ok) return fill(tbody, [], r.data.error.message, 7);
     hedgeMode = r.data.hedge_mode;
     app.querySelector("[data-role=position-mode]").textContent = hedgeMode ? "hedge mode" : "one-way mode";
     form.querySelector("[data-role=position-side]").classList.toggle("hidden", !hedgeMode);
-    const rows = r.data.positions.map((p) => {
-      const close = el("button", { type: "button", class: "button small danger", text: "Close", "data-close": p.symbol });
-      close.addEventListener("click", async () => {
-        const body = { symbol: p.symbol };
-        if (hedgeMode) body.position_side = p.position_side;
-        if (!(await confirmMainnet({ side: "CLOSE", quantity: p.amount, symbol: p.symbol, type: "MARKET" }))) return;
-        if (mainnet) body.confirm = true;
-        close.disabled = true;
-        const res = await api("POST", `${base}/futures/positions/close`, body);
-        if (!res.ok) showError(res.data.error);
-        refresh();
-      });
-      const pnl = p.unrealized_pnl;
-      return el("tr", { "data-position": p.symbol }, [
-        el("td", { text: p.symbol }),
-        el("td", { class: p.side === "LONG" ? "buy" : "sell", text: hedgeMode ? p.position_side : p.side }),
-        el("td", { class: "num", text: p.amount }),
-        el("td", { class: "num", text: p.entry_price }),
-        el("td", { class: "num", text: p.mark_price }),
-        el("td", { class: "num " + (pnl.startsWith("-") ? "sell" : "buy"), text: pnl }),
-        el("td", {}, [close]),
-      ]);
+    fill(tbody, r.data.positions.map(positionRow), "No open positions.", 7);
+  }
+
+  function positionRow(p) {
+    const close = el("button", { type: "button", class: "button small danger", text: "Close", "data-close": p.symbol });
+    close.addEventListener("click", async () => {
+      const body = { symbol: p.symbol };
+      if (hedgeMode) body.position_side = p.position_side;
+      if (!(await confirmMainnet({ side: "CLOSE", quantity: p.amount, symbol: p.symbol, type: "MARKET" }))) return;
+      if (mainnet) body.confirm = true;
+      close.disabled = true;
+      const res = await api("POST", `${base}/futures/positions/close`, body);
+      if (!res.ok) showError(res.data.error);
+      refresh();
     });
-    fill(tbody, rows, "No open positions.", 7);
+    const pnl = p.unrealized_pnl;
+    return el("tr", { "data-position": p.symbol, "data-position-side": p.position_side || "BOTH" }, [
+      el("td", { text: p.symbol }),
+      el("td", { class: p.side === "LONG" ? "buy" : "sell", text: hedgeMode ? p.position_side : p.side }),
+      el("td", { class: "num", "data-role": "size", text: p.amount }),
+      el("td", { class: "num", "data-role": "entry", text: p.entry_price }),
+      el("td", { class: "num", "data-role": "mark", text: p.mark_price }),
+      el("td", { class: "num " + (pnl.startsWith("-") ? "sell" : "buy"), "data-role": "pnl", text: pnl }),
+      el("td", {}, [close]),
+    ]);
+  }
+
+  // position.update carries size, entry and unrealised PnL (no mark price): show them at once,
+  // then ask the positions API once for mark and liquidation prices.
+  let positionsTimer = null;
+  function refreshPositionsSoon() {
+    clearTimeout(positionsTimer);
+    positionsTimer = setTimeout(refreshPositions, 400);
+  }
+
+  // "0.010" (the exchange's text) -> "0.01", as the positions API shows it.
+  function plainText(text) {
+    const s = String(text || "").trim();
+    const neg = s.startsWith("-");
+    const v = toFixed(neg ? s.slice(1) : s);
+    return v === null ? s : fromFixed(neg ? -v : v);
+  }
+
+  function isZero(text) {
+    const v = toFixed(String(text || "0").replace(/^-/, ""));
+    return v === null || v === 0n;
+  }
+
+  if (futures) {
+    document.addEventListener("klineo:position.update", (event) => {
+      const d = (event.detail && event.detail.data) || {};
+      if (String(d.connection_id) !== String(connection)) return;
+      const seen = new Set();
+      (d.positions || []).forEach((p) => {
+        const key = `tr[data-position="${p.symbol}"][data-position-side="${p.position_side || "BOTH"}"]`;
+        seen.add(key);
+        const row = positionsBody.querySelector(key);
+        if (isZero(p.position_amount)) {
+          if (row) row.remove();
+          return;
+        }
+        const amount = plainText(p.position_amount);
+        const long = !amount.startsWith("-");
+        const shown = positionRow({
+          symbol: p.symbol, position_side: p.position_side, amount, side: long ? "LONG" : "SHORT",
+          entry_price: plainText(p.entry_price), unrealized_pnl: plainText(p.unrealized_profit),
+          mark_price: row ? row.querySelector("[data-role=mark]").textContent : "…",
+        });
+        if (row) row.replaceWith(shown);
+        else {
+          positionsBody.querySelectorAll("tr[data-empty], tr:not([data-position])").forEach((r) => r.remove());
+          positionsBody.prepend(shown);
+        }
+        flashRow(shown);
+      });
+      if (d.snapshot) {
+        positionsBody.querySelectorAll("tr[data-position]").forEach((row) => {
+          const key = `tr[data-position="${row.dataset.position}"][data-position-side="${row.dataset.positionSide}"]`;
+          if (!seen.has(key)) row.remove();
+        });
+      }
+      if (!positionsBody.querySelector("tr[data-position]")) fill(positionsBody, [], "No open positions.", 7);
+      refreshPositionsSoon();
+    });
   }
 
   app.querySelector("[data-action=cancel-all]").addEventListener("click", async () => {
@@ -413,5 +566,17 @@
   syncType();
   loadRules();
   refresh();
-  window.setInterval(refresh, 4000);
+
+  // Live updates replace polling. Only while the live connection is not up (connecting,
+  // reconnecting, down) does a slow fallback refresh run; after a gap that cannot be replayed
+  // (resync) the state is reloaded over REST.
+  const FALLBACK_REFRESH_MS = Number(app.dataset.fallbackRefreshMs || 15000);
+  const indicator = document.getElementById("live-indicator");
+  window.setInterval(() => {
+    if (!indicator || indicator.dataset.state !== "up") refresh();
+  }, FALLBACK_REFRESH_MS);
+  document.addEventListener("klineo:resync", (event) => {
+    event.preventDefault();
+    refresh();
+  });
 })();
