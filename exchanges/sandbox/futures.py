@@ -159,6 +159,8 @@ class Venue:
         self.by_source: dict[str, list[str]] = {}
         # Market-stream payloads every connection would build alike (futures_streams).
         self.stream_cache: dict[str, tuple] = {}
+        # (symbol, limit) -> (underlying's update id, (bids, asks)) of book().
+        self.book_cache: dict[tuple[str, int], tuple[int, tuple[list, list]]] = {}
         for spec in contracts.values():
             self.by_source.setdefault(spec.price_source, []).append(spec.symbol)
         state.prices.add_listener(self._on_price)
@@ -854,9 +856,21 @@ def kline_open(open_ms: int, interval: str) -> int:
 
 
 def book(venue: Venue, symbol: str, limit: int) -> tuple[list, list]:
-    """Synthetic depth around the mark: the spot underlying's levels on the contract's grid."""
+    """Synthetic depth around the mark: the spot underlying's levels on the contract's grid.
+
+    Cached until the underlying's book changes (its update id moves on every tick, price move
+    and taken level); callers must not modify the lists."""
     spec = venue.spec(symbol)
     market = venue.state.prices.market(spec.price_source)
+    cached = venue.book_cache.get((symbol, limit))
+    if cached is not None and cached[0] == market.update_id:
+        return cached[1]
+    result = _build_book(spec, market, limit)
+    venue.book_cache[(symbol, limit)] = (market.update_id, result)
+    return result
+
+
+def _build_book(spec, market, limit: int) -> tuple[list, list]:
     sides = []
     for side in ("bids", "asks"):
         merged: dict[Decimal, Decimal] = {}

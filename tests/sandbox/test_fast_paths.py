@@ -228,3 +228,28 @@ def test_futures_streams_shared_between_connections(name, shared):
     from exchanges.sandbox.futures_streams import shareable
 
     assert shareable(name) is shared
+
+
+def test_futures_book_cache_follows_the_underlying(sandbox_clean):
+    def depth():
+        r = sandbox_clean.get("/fapi/v1/depth", symbol="BTCUSDT", limit=5)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    sandbox_clean.set_price("BTCUSDT", "64000")
+    first = depth()
+    again = depth()
+    if again["lastUpdateId"] == first["lastUpdateId"]:  # no market tick in between
+        assert again["bids"] == first["bids"] and again["asks"] == first["asks"]
+    assert abs(float(first["bids"][0][0]) - 64000) < 100
+    sandbox_clean.set_price("BTCUSDT", "66000")
+    moved = depth()
+    assert moved["lastUpdateId"] > first["lastUpdateId"]
+    assert abs(float(moved["bids"][0][0]) - 66000) < 100
+    # Spot liquidity taken from the underlying shows up in the futures book at once.
+    keys = sandbox_clean.create_keys(balances={"USDT": "1000000"})
+    r = sandbox_clean.signed(
+        "POST", "/api/v3/order", keys, symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.2"
+    )
+    assert r.status_code == 200, r.text
+    assert depth()["asks"] != moved["asks"]
