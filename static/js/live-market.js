@@ -98,7 +98,7 @@
     panel.dataset.environment = environment;
     if (series) series.setData(body.klines.map(bar));
     const last = body.klines[body.klines.length - 1];
-    if (last && priceNode.textContent === "–") priceNode.textContent = last.close;
+    if (last && priceNode.textContent === "–") priceNode.textContent = price(last.close);
   }
 
   async function setupChart() {
@@ -132,6 +132,13 @@
     if (window.KlineoLive) window.KlineoLive.subscribeMarket([symbol], market, environment);
   }
 
+  // "64891.68000000" -> "64891.68": the exchange pads prices to 8 places; keep 2 at least.
+  function price(text) {
+    const m = /^(-?\d+)(?:\.(\d*?))0*$/.exec(String(text));
+    if (!m) return String(text);
+    return m[1] + "." + (m[2] || "").padEnd(2, "0");
+  }
+
   function mine(message) {
     return message.symbol === symbol && message.market === market &&
       (!environment || message.environment === environment);
@@ -140,7 +147,7 @@
   document.addEventListener("klineo:ticker", (event) => {
     const message = event.detail;
     if (!mine(message)) return;
-    priceNode.textContent = message.data.last;
+    priceNode.textContent = price(message.data.last);
     const pct = message.data.change_percent;
     changeNode.textContent = (pct.startsWith("-") ? "" : "+") + pct + "%";
     changeNode.className = pct.startsWith("-") ? "sell" : "buy";
