@@ -106,7 +106,11 @@
       const lib = await loadLibrary();
       chart = lib.createChart(chartNode, {
         autoSize: true,
-        layout: { background: { color: "transparent" }, textColor: "#8b97a6" },
+        // The in-chart logo injects a <style> element, which the CSP refuses; the attribution
+        // TradingView's licence asks for is a link under the chart instead (_live_market.html).
+        layout: {
+          background: { color: "transparent" }, textColor: "#8b97a6", attributionLogo: false,
+        },
         grid: { vertLines: { color: "#2a3340" }, horzLines: { color: "#2a3340" } },
         timeScale: { timeVisible: true, secondsVisible: false },
       });
