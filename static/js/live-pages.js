@@ -129,7 +129,7 @@
     const symbol = el("td", "nowrap");
     const link = el("a", null, d.symbol);
     link.href = `/connections/${d.connection}/orders/${d.id}/`;
-    symbol.append(link, " ", el("span", "muted small", d.market));
+    symbol.append(link, " ", el("span", "muted small", d.market === "usdm" ? "futures" : "spot"));
     const quantity = el("td", "num", d.quantity !== null ? plain(d.quantity) : "—");
     row.append(
       time, symbol, el("td", (d.side || "").toLowerCase(), d.side), el("td", "small", d.type),
