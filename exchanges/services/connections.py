@@ -24,8 +24,9 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import audit_record, notify_security_event
 from exchanges import crypto, events
-from exchanges.binance import BinanceClient, Credentials, credentials_from
-from exchanges.clients import client_for, sandbox_http_url
+from exchanges.binance import Credentials, credentials_from
+from exchanges.clients import connection_client as connection_client  # one place, shared
+from exchanges.clients import sandbox_http_url
 from exchanges.models import Environment, ExchangeConnection, KeyType
 from klineo.exceptions import ApplicationError
 
@@ -358,12 +359,6 @@ def connection_keys(connection: ExchangeConnection) -> KeyInput:
             code="keys_unreadable",
             status_code=409,
         ) from exc
-
-
-def connection_client(connection: ExchangeConnection, **config) -> BinanceClient:
-    """A signed client for the connection's environment and keys. Close it after use."""
-    keys = connection_keys(connection)
-    return client_for(environment=connection.environment, credentials=keys.credentials(), **config)
 
 
 def _stored_keys(connection: ExchangeConnection) -> KeyInput:
