@@ -125,19 +125,20 @@
   function newOrderRow(d, ts) {
     const row = el("tr");
     row.dataset.order = d.id;
-    const time = el("td", "nowrap small mono", utcTime(ts));
+    const time = el("td", "nowrap small mono");
+    time.append(el("span", "col-opt", utcTime(ts).slice(0, 11)), utcTime(ts).slice(11));
     const symbol = el("td", "nowrap");
     const link = el("a", null, d.symbol);
     link.href = `/connections/${d.connection}/orders/${d.id}/`;
-    symbol.append(link, " ", el("span", "muted small", d.market === "usdm" ? "futures" : "spot"));
-    const quantity = el("td", "num", d.quantity !== null ? plain(d.quantity) : "—");
+    symbol.append(link, " ", el("span", "muted small col-opt", d.market === "usdm" ? "futures" : "spot"));
+    const quantity = el("td", "num col-opt", d.quantity !== null ? plain(d.quantity) : "—");
     row.append(
-      time, symbol, el("td", (d.side || "").toLowerCase(), d.side), el("td", "small", d.type),
-      el("td", "num", d.price !== null ? plain(d.price) : "—"), quantity,
+      time, symbol, el("td", (d.side || "").toLowerCase(), d.side), el("td", "small col-opt", d.type),
+      el("td", "num col-opt", d.price !== null ? plain(d.price) : "—"), quantity,
     );
     const executed = el("td", "num");
     executed.dataset.role = "executed";
-    const average = el("td", "num");
+    const average = el("td", "num col-opt");
     average.dataset.role = "average";
     const status = el("td");
     status.dataset.role = "status";
