@@ -25,6 +25,7 @@ from exchanges.api.order_serializers import (
     OrderInputSerializer,
     OrderSerializer,
     PositionCloseInputSerializer,
+    order_representation,
 )
 from exchanges.models import ExchangeConnection, OrderMarket, OrderStatus
 from exchanges.order_selectors import order_connection_get, order_get, order_list
@@ -67,7 +68,7 @@ def _mainnet_gate(request, connection: ExchangeConnection) -> None:
 
 def _placed_response(result: order_services.PlaceResult) -> Response:
     return Response(
-        OrderSerializer(result.order).data,
+        order_representation(result.order),
         status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
     )
 
