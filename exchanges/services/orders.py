@@ -624,7 +624,13 @@ def order_precheck(
         try:
             problem = _balance_problem(client, connection, req, info, ref, reserve)
         except BinanceError as exc:
-            raise _binance_error(exc) from None
+            if not (reserve and exc.category is ErrorCategory.RATE_LIMITED):
+                raise _binance_error(exc) from None
+            # The weight budget cannot afford the account snapshot (weight 20) right now. The
+            # order (weight 1) may still fit, the exchange checks the balance itself, and if
+            # the budget is spent or paused the order is refused by it just the same.
+            logger.info("order pre-check without balance for connection %s: %s", connection.pk, exc)
+            problem = None
         if problem is not None:
             problems.append(problem)
     return PrecheckResult(info, ref, problems)

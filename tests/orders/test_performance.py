@@ -21,7 +21,7 @@ from exchanges.binance.models import Order as SpotOrder
 from exchanges.clients import connection_client
 from exchanges.models import Fill, Order, OrderStatus
 from exchanges.services import orders as services
-from tests.orders.conftest import orders_url
+from tests.orders.conftest import make_connection, orders_url
 
 pytestmark = pytest.mark.django_db
 
@@ -201,3 +201,26 @@ def test_balance_snapshot_covers_only_what_it_showed(connection):
     assert len(fetches) == 2
     assert covers(key, fetch, "USDT", Decimal("150"), reserve=True) == (False, Decimal("100"))
     assert len(fetches) == 3
+
+
+def test_order_goes_out_when_the_budget_cannot_afford_the_balance_snapshot(
+    user, connection, market
+):
+    """GET /api/v3/account weighs 20, the order 1: with the minute's weight nearly spent the
+    pre-check goes without the balance (the exchange checks it) instead of refusing the order."""
+    import time
+
+    from exchanges.clients import shared_budget
+
+    other, _keys = make_connection(market, user)
+    _market_order(user, other)  # exchangeInfo and the average price are cached now
+    client = connection_client(connection)
+    budget = shared_budget()
+    scope = client.spot.scope
+    key = budget._weight_key(scope, time.time())
+    budget._redis.set(key, client.spot.weight_limit - 5, ex=120)
+    try:
+        result = _market_order(user, connection)
+    finally:
+        budget._redis.delete(key)
+    assert result.order.status == OrderStatus.FILLED
