@@ -387,7 +387,7 @@ def _place_gate(
 
     Plain SQL on purpose: this is on every order's critical path, and building the same query
     with the ORM (a count and an exists) costs ~1 ms of Python per order against ~0.2 ms here
-    (measured, see docs/benchmarks.md). tests/orders/test_performance.py covers its answers.
+    (measured in-process). tests/orders/test_performance.py covers its answers.
     """
     order_table = connection_db.ops.quote_name(Order._meta.db_table)
     user_table = connection_db.ops.quote_name(User._meta.db_table)
