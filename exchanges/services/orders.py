@@ -479,6 +479,9 @@ def _balance_covers(
     if covered and reserve:
         snapshot.spent[asset] = need
     with _snapshots_lock:
+        if len(_snapshots) >= 4096:  # connections that stopped trading (or changed keys)
+            for old_key in [k for k, v in _snapshots.items() if now - v.taken_at >= 60]:
+                del _snapshots[old_key]
         _snapshots[key] = snapshot
     return covered, amount
 
