@@ -39,12 +39,15 @@ return event
 logger = logging.getLogger(__name__)
 
 _redis: redis.Redis | None = None
+_append = None
 
 
 def redis_client() -> redis.Redis:
-    global _redis
+    global _redis, _append
     if _redis is None:
         _redis = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        # EVALSHA: the script is sent once, not with every event.
+        _append = _redis.register_script(_APPEND_SCRIPT)
     return _redis
 
 
@@ -74,9 +77,8 @@ def publish_now(*, user_id: int, event_type: str, data: dict[str, Any]) -> dict[
         separators=(",", ":"),
     )
     seq_key, log_key = _keys(user_id)
-    raw = redis_client().eval(
-        _APPEND_SCRIPT, 2, seq_key, log_key, body, EVENT_REPLAY_SIZE, EVENT_REPLAY_TTL
-    )
+    redis_client()
+    raw = _append(keys=[seq_key, log_key], args=[body, EVENT_REPLAY_SIZE, EVENT_REPLAY_TTL])
     event = json.loads(raw)
     _pusher.submit(user_group(user_id), {"type": "live.event", "event": event})
     return event

@@ -190,6 +190,10 @@ class Order(models.Model):
             models.Index(fields=["owner", "connection", "-created_at"], name="order_owner_conn"),
             models.Index(fields=["status", "created_at"], name="order_status_created"),
             models.Index(fields=["order_list_id"], name="order_list"),
+            # The pre-send check counts a symbol's open orders (MAX_NUM_ORDERS) on every order.
+            models.Index(
+                fields=["connection", "market", "symbol", "status"], name="order_symbol_status"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -409,8 +409,13 @@ class PriceEngine:
         m = self.markets[symbol]
         m.set_mid(float(price))
         # A print at the new price so last price, tickers and stops see the move at once.
-        m.record_trade(m.quantize_price(price), m.spec.min_qty, now_ms, False)
+        target = m.quantize_price(price)
+        m.record_trade(target, m.spec.min_qty, now_ms, False)
         self._notify(symbol, "set")
+        if m.last_price != target:
+            # Resting orders the move crossed filled at their own limits; the market settles at
+            # the requested price, so the last print is that price again.
+            m.record_trade(target, m.spec.min_qty, now_ms, False)
 
     def _notify(self, symbol: str, reason: str) -> None:
         for fn in self._listeners:
