@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 import redis
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -124,7 +125,10 @@ class _Pusher:
         loop.run_forever()
 
     async def _consume(self, queue: asyncio.Queue) -> None:
-        layer = get_channel_layer()
+        # A layer instance of its own: channels_redis keeps per-loop state (pools, locks) on the
+        # instance, and sharing the process-wide one with the web server's loop can deadlock
+        # when either loop closes.
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         while True:
             group, message, done = await queue.get()
             try:

@@ -139,6 +139,9 @@ async def test_websocket_refuses_anonymous_and_foreign_origins(async_db_cleanup)
     connected, code = await anonymous.connect()
     assert not connected
     assert code == 4401
+    # Tell the application the socket is gone (daphne does this after a close), so its
+    # channel-layer receive loop ends instead of being cancelled with the test's event loop.
+    await anonymous.disconnect()
 
     stranger = WebsocketCommunicator(
         application,
@@ -147,3 +150,4 @@ async def test_websocket_refuses_anonymous_and_foreign_origins(async_db_cleanup)
     )
     connected, _ = await stranger.connect()
     assert not connected
+    await stranger.disconnect()
